@@ -1,0 +1,52 @@
+/*
+ * classify.h - decide the memory kind of a mapping.
+ *
+ * Three sources: the mmap flags and descriptor (at mmap time: fstat and
+ * fstatfs), SysV attach, and the kernel's own view of a VMA (for ranges the
+ * shim did not see mapped, and to confirm a kind before any call more
+ * destructive than the program's own).
+ */
+#ifndef ZS_CLASSIFY_H
+#define ZS_CLASSIFY_H
+
+#include "registry.h"
+#include "vma.h"
+
+#ifndef TMPFS_MAGIC
+#define TMPFS_MAGIC 0x01021994
+#endif
+#ifndef HUGETLBFS_MAGIC
+#define HUGETLBFS_MAGIC 0x958458f6
+#endif
+#ifndef ANON_INODE_FS_MAGIC
+#define ANON_INODE_FS_MAGIC 0x09041934
+#endif
+
+/* The name KVM gives guest_memfd inodes, as /proc shows it. */
+#define ZS_GMEM_NAME "anon_inode:[kvm-gmem]"
+
+/*
+ * zs_classify_mmap - fill m->kind, flags, page_shift, dev, ino for a new
+ * mapping made with these mmap flags and descriptor (ignored with
+ * MAP_ANONYMOUS).  Start, end, offset, prot and fdslot are the caller's.
+ * Returns 0, or an errno from fstat/fstatfs (m->kind is then
+ * ZAPSHIM_KIND_UNKNOWN and the range will be classified from the kernel).
+ */
+int zs_classify_mmap(int mmap_flags, int fd, struct zs_map *m);
+
+/*
+ * zs_classify_vma - the kind of a VMA from the kernel's view alone: shared
+ * flag, page size, device (the shmem device, mountinfo), name.  Fills
+ * m->start, end, offset, dev, ino, kind, flags, page_shift, prot; fdslot -1.
+ * Never guesses: what it cannot confirm is ZAPSHIM_KIND_UNKNOWN.
+ */
+void zs_classify_vma(const struct zs_vma *v, struct zs_map *m);
+
+/*
+ * zs_classify_learn_shm_dev - note the device of the kernel's internal
+ * shmem mount (memfd, SysV, shared anonymous) by creating a memfd once.
+ * Called at init. Returns 0 or errno.
+ */
+int zs_classify_learn_shm_dev(void);
+
+#endif

@@ -1,0 +1,46 @@
+/*
+ * fdkeep.h - descriptors the shim keeps for later zaps.
+ *
+ * Only mappings whose zap may need fallocate(PUNCH_HOLE) get one: private
+ * shmem, and private hugetlb where the kernel lacks hugetlb MADV_DONTNEED.
+ * One descriptor per file (st_dev, st_ino), reference counted by the
+ * registry entries that use it, O_CLOEXEC, at a high number.  The table has
+ * its own small lock; it is never taken while calling out of the shim.
+ */
+#ifndef ZS_FDKEEP_H
+#define ZS_FDKEEP_H
+
+#include <stdint.h>
+
+/*
+ * zs_fdkeep_get - the slot keeping a descriptor for the file behind fd,
+ * duplicating fd at a high number if no slot has that file yet; takes one
+ * reference.  Returns the slot (>= 0) or -errno (EMFILE, ENOSPC: the table
+ * is full).  Never fails the program's own call: callers just go without.
+ */
+int zs_fdkeep_get(int fd, uint32_t dev, uint64_t ino);
+
+/*
+ * zs_fdkeep_open_path - like zs_fdkeep_get, for a path the shim opens
+ * itself (O_RDWR|O_CLOEXEC), e.g. /proc/self/map_files/A-B for memory the
+ * program holds no descriptor of.  The file must have dev and ino, or
+ * nothing is kept.  Returns the slot or -errno.
+ */
+int zs_fdkeep_open_path(const char *path, uint32_t dev, uint64_t ino);
+
+/* zs_fdkeep_ref / zs_fdkeep_unref - one more / one fewer user of a slot;
+ * the descriptor is closed when the last user goes. slot < 0 is ignored. */
+void zs_fdkeep_ref(int slot);
+void zs_fdkeep_unref(int slot);
+
+/*
+ * zs_fdkeep_fd - the descriptor of a slot, confirmed by fstat to still
+ * name the file (dev, ino) it was kept for.  Returns the descriptor, or -1
+ * if the slot is empty or the number now names something else.
+ */
+int zs_fdkeep_fd(int slot, uint32_t dev, uint64_t ino);
+
+/* zs_fdkeep_owns - 1 if fd is one of the shim's kept descriptors. */
+int zs_fdkeep_owns(int fd);
+
+#endif

@@ -1,0 +1,85 @@
+/*
+ * registry.h - the shadow registry: one entry per mapping the shim saw made.
+ *
+ * Entries never overlap.  Storage comes from raw anonymous mmap in chunks,
+ * never from malloc; lookups, inserts and removals are O(log n) (a balanced
+ * tree keyed by start address).  The registry itself takes no lock: every
+ * function below must be called with the lock of zs_registry_lock()
+ * held, read for lookups, write for changes.
+ */
+#ifndef ZS_REGISTRY_H
+#define ZS_REGISTRY_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+/* zs_map.flags */
+#define ZS_MAP_SHARED  0x01 /* MAP_SHARED (or SysV shm) */
+#define ZS_MAP_ANON    0x02 /* no file of the program's behind it */
+#define ZS_MAP_HUGETLB 0x04 /* backed by huge pages */
+#define ZS_MAP_SYSV    0x08 /* attached with shmat */
+#define ZS_MAP_DEVZERO 0x10 /* a mapping of /dev/zero */
+
+/* One mapping as the shim knows it. 48 bytes; 56 with the tree links. */
+struct zs_map {
+  uintptr_t start;      /* first byte */
+  uintptr_t end;        /* one past the last byte */
+  uint64_t offset;      /* file offset of start (0 if anonymous) */
+  uint64_t ino;         /* st_ino of the backing file, 0 if unknown */
+  uint32_t dev;         /* zs_dev_pack() of st_dev, 0 if unknown */
+  int32_t fdslot;       /* slot in the kept-descriptor table, or -1 */
+  uint8_t kind;         /* enum zapshim_kind */
+  uint8_t prot;         /* PROT_* at mmap time */
+  uint8_t page_shift;   /* 12, or 21 / 30 for huge pages */
+  uint8_t flags;        /* ZS_MAP_* */
+};
+
+/* zs_dev_pack - fold a dev_t into 32 bits (12-bit major, 20-bit minor). */
+static inline uint32_t zs_dev_pack(unsigned major, unsigned minor) {
+  return (uint32_t)((major & 0xfffu) << 20 | (minor & 0xfffffu));
+}
+
+/* Registry lock: a reader-writer lock. Not recursive. */
+void zs_registry_rdlock(void);
+void zs_registry_wrlock(void);
+void zs_registry_unlock(void);
+
+/*
+ * zs_registry_insert - add a copy of *m.  The caller has removed any
+ * overlapping range first.  Takes one reference on m->fdslot if >= 0.
+ * Returns 0, or ENOMEM if no storage could be mapped (the range then stays
+ * unknown to the registry, which is safe: unknown ranges are classified
+ * from the kernel).
+ */
+int zs_registry_insert(const struct zs_map *m);
+
+/*
+ * zs_registry_find - the entry covering addr, or else the first entry
+ * that starts above addr.  Returns 0 with a copy in *out, or ENOENT if no
+ * entry ends above addr.
+ */
+int zs_registry_find(uintptr_t addr, struct zs_map *out);
+
+/*
+ * zs_registry_remove - carve [start, end) out of the registry: entries
+ * inside are dropped, entries across an edge are trimmed or split in two
+ * (the right part's file offset moves with it).  Kept-descriptor references
+ * follow (zs_fdkeep_ref / zs_fdkeep_unref).  Returns 0, or ENOMEM if a split
+ * needed storage that could not be had (the whole entry is then dropped,
+ * leaving that range unknown: safe, never wrong).
+ */
+int zs_registry_remove(uintptr_t start, uintptr_t end);
+
+/* zs_registry_count - number of entries. */
+size_t zs_registry_count(void);
+
+/* zs_registry_bytes - bytes of storage the registry has mapped. */
+size_t zs_registry_bytes(void);
+
+/*
+ * zs_registry_reset_after_fork - reinitialise the lock in a fork child
+ * (the entries stay: the child has the same mappings).
+ */
+void zs_registry_reset_after_fork(void);
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * state.h - the one global state of zapshim.
+ *
+ * Everything the shim remembers between calls lives in zs_state, except
+ * the registry's tree and the kept-descriptor table, which their own files
+ * own.  zs_state is written only by zs_init() (once, before phase becomes
+ * ZS_READY) and by the fork child handler; after that it is read-only, so
+ * the wrappers read it without a lock.
+ */
+#ifndef ZS_STATE_H
+#define ZS_STATE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include "kernel.h"
+
+enum zs_phase {
+  ZS_UNINIT = 0,   /* nothing done yet */
+  ZS_INITIALIZING, /* zs_init() is running: every call passes straight through */
+  ZS_READY,        /* registry and policy active */
+  ZS_DISABLED      /* passing everything through (unsupported kernel, scoping) */
+};
+
+/* The libc functions the shim stands in front of. */
+struct zs_real {
+  void *(*mmap)(void *, size_t, int, int, int, off_t);
+  int (*munmap)(void *, size_t);
+  void *(*mremap)(void *, size_t, size_t, int, ...);
+  int (*madvise)(void *, size_t, int);
+  void *(*shmat)(int, const void *, int);
+  int (*shmdt)(const void *);
+};
+
+struct zs_config {
+  unsigned kernel_override; /* ZAPSHIM_KERNEL as ZS_KVER, 0 if unset */
+};
+
+struct zs_state {
+  _Atomic int phase;        /* enum zs_phase */
+  struct zs_real real;      /* NULL entries: use the raw syscall */
+  struct zs_config cfg;
+  struct zs_caps caps;
+  size_t page_size;         /* base page size (sysconf) */
+  size_t default_huge_size; /* Hugepagesize of /proc/meminfo, 0 if none */
+  uint32_t shm_dev;         /* zs_dev_pack of the internal shmem device, 0 unknown */
+};
+
+extern struct zs_state zs_state;
+
+/*
+ * zs_init - bring the shim up once: resolve the real functions, read the
+ * configuration, detect the kernel, open the log.  Safe to call from any
+ * wrapper at any time; a call made while init runs (from dlsym's calloc,
+ * or another thread) returns at once and that wrapper passes through.
+ * Returns true if the shim is ready to apply its policy.
+ */
+bool zs_init(void);
+
+/* zs_ready - true once zs_init() finished and the shim is active. */
+static inline bool zs_ready(void) {
+  return atomic_load_explicit(&zs_state.phase, memory_order_acquire) == ZS_READY;
+}
+
+#endif

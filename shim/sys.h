@@ -1,0 +1,28 @@
+/*
+ * sys.h - the real calls behind the wrappers.
+ *
+ * Each goes to the next definition in the link order (dlsym RTLD_NEXT, as
+ * resolved by zs_init) or, before that is known, straight to the kernel.
+ * The shim's own bookkeeping (storage, probes) uses these too, so it never
+ * re-enters its own wrappers.
+ */
+#ifndef ZS_SYS_H
+#define ZS_SYS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+void *zs_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+int zs_sys_munmap(void *addr, size_t len);
+void *zs_sys_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr);
+int zs_sys_madvise(void *addr, size_t len, int advice);
+void *zs_sys_shmat(int id, const void *addr, int flags);
+int zs_sys_shmdt(const void *addr);
+
+/* Raw syscalls for the shim's own use, never interposed by anyone. */
+int zs_sys_fallocate(int fd, int mode, off_t off, off_t len);
+int zs_sys_close(int fd);
+/* zs_sys_storage - anonymous private read-write memory for the shim itself. */
+void *zs_sys_storage(size_t len);
+
+#endif

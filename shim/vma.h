@@ -1,0 +1,51 @@
+/*
+ * vma.h - what the kernel says is mapped at an address.
+ *
+ * PROCMAP_QUERY on /proc/self/maps where the kernel has it (6.11+, and not
+ * hidden by ZAPSHIM_KERNEL), parsing /proc/self/maps otherwise.  No malloc,
+ * no stdio: buffers live on the caller's stack.
+ */
+#ifndef ZS_VMA_H
+#define ZS_VMA_H
+
+#include <stdint.h>
+
+#define ZS_VMA_READ   0x01
+#define ZS_VMA_WRITE  0x02
+#define ZS_VMA_EXEC   0x04
+#define ZS_VMA_SHARED 0x08
+
+#define ZS_VMA_NAME_MAX 256
+
+/* One VMA as the kernel reports it. */
+struct zs_vma {
+  uintptr_t start, end;
+  uint64_t offset;          /* file offset of start */
+  uint64_t ino;             /* 0 for anonymous memory */
+  uint32_t dev_major, dev_minor;
+  uint64_t page_size;       /* kernel page size; 0 if the source cannot tell */
+  uint32_t flags;           /* ZS_VMA_* */
+  char name[ZS_VMA_NAME_MAX]; /* "" if none; truncated if longer */
+};
+
+/*
+ * zs_vma_query - the VMA covering addr, or else the next one above it.
+ * Returns 0 and fills *out, ENOENT if nothing is mapped at or above addr,
+ * or another errno if the kernel could not be asked (then nothing is known).
+ */
+int zs_vma_query(uintptr_t addr, struct zs_vma *out);
+
+/*
+ * zs_vma_fs_type - the filesystem magic (statfs f_type) of the mounted
+ * filesystem with device major:minor, from /proc/self/mountinfo, and its
+ * block size (the huge page size on hugetlbfs) in *bsize if not NULL.
+ * Returns the magic, or 0 if no mounted filesystem has that device
+ * (internal mounts: shmem of memfd/SysV/shared anon, hugetlb of
+ * MAP_HUGETLB and MFD_HUGETLB, anon inodes).
+ */
+unsigned long zs_vma_fs_type(uint32_t dev_major, uint32_t dev_minor, uint64_t *bsize);
+
+/* zs_vma_forget_fd - drop the cached /proc/self/maps descriptor (fork child). */
+void zs_vma_forget_fd(void);
+
+#endif
