@@ -1,1 +1,128 @@
-/* placeholder: being written */
+/*
+ * config.c - reading the ZAPSHIM_* environment variables (see config.h).
+ */
+#define _GNU_SOURCE
+#include "config.h"
+#include "kernel.h"
+#include "log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+extern char **environ;
+
+/* Every variable the shim reads. */
+static const char *const known_vars[] = {
+  "ZAPSHIM_LOG",
+  "ZAPSHIM_KERNEL",
+};
+#define N_KNOWN (sizeof known_vars / sizeof known_vars[0])
+
+/* edit_distance - Levenshtein distance of a and b, both at most 63 chars
+ * (longer names are cut there: they are far from every valid name anyway). */
+static unsigned edit_distance(const char *a, const char *b) {
+  unsigned row[64];
+  size_t la = strnlen(a, 63), lb = strnlen(b, 63);
+  for (size_t j = 0; j <= lb; j++)
+    row[j] = (unsigned)j;
+  for (size_t i = 1; i <= la; i++) {
+    unsigned diag = row[0];
+    row[0] = (unsigned)i;
+    for (size_t j = 1; j <= lb; j++) {
+      unsigned up = row[j];
+      unsigned cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      unsigned best = diag + cost;
+      if (up + 1 < best)
+        best = up + 1;
+      if (row[j - 1] + 1 < best)
+        best = row[j - 1] + 1;
+      row[j] = best;
+      diag = up;
+    }
+  }
+  return row[lb];
+}
+
+/* zs_config_closest - nearest known name within distance 4, else NULL. */
+const char *zs_config_closest(const char *name) {
+  const char *best = NULL;
+  unsigned best_d = 5;
+  for (size_t i = 0; i < N_KNOWN; i++) {
+    unsigned d = edit_distance(name, known_vars[i]);
+    if (d < best_d) {
+      best_d = d;
+      best = known_vars[i];
+    }
+  }
+  return best;
+}
+
+/* is_known - 1 if the NAME=value entry names a known variable. */
+static int is_known(const char *entry, size_t name_len) {
+  for (size_t i = 0; i < N_KNOWN; i++)
+    if (strlen(known_vars[i]) == name_len && !strncmp(entry, known_vars[i], name_len))
+      return 1;
+  return 0;
+}
+
+/* warn_unknown_vars - one warning per ZAPSHIM_* variable the shim does not
+ * know, with the closest valid name. */
+static void warn_unknown_vars(void) {
+  for (char **e = environ; e && *e; e++) {
+    if (strncmp(*e, "ZAPSHIM_", 8) != 0)
+      continue;
+    const char *eq = strchr(*e, '=');
+    size_t n = eq ? (size_t)(eq - *e) : strlen(*e);
+    if (is_known(*e, n))
+      continue;
+    char name[64];
+    if (n >= sizeof name)
+      n = sizeof name - 1;
+    memcpy(name, *e, n);
+    name[n] = 0;
+    const char *near = zs_config_closest(name);
+    struct zs_line msg = {.len = 0};
+    zs_line_str(&msg, "unknown variable ");
+    zs_line_str(&msg, name);
+    if (near) {
+      zs_line_str(&msg, " ignored (did you mean ");
+      zs_line_str(&msg, near);
+      zs_line_str(&msg, "?)");
+    }
+    msg.buf[msg.len] = 0;
+    zs_warn(msg.buf, NULL);
+  }
+}
+
+/* load_kernel - ZAPSHIM_KERNEL: a version X.Y, else a warning. */
+static void load_kernel(struct zs_config *cfg) {
+  const char *v = getenv("ZAPSHIM_KERNEL");
+  if (!v || !*v)
+    return;
+  cfg->kernel_override = zs_kernel_parse_version(v);
+  if (!cfg->kernel_override)
+    zs_warn("ZAPSHIM_KERNEL is not a version like 5.10; ignored: ", v);
+}
+
+/* load_log - ZAPSHIM_LOG; secure_getenv, so a setuid program ignores it. */
+static void load_log(void) {
+  const char *dest = secure_getenv("ZAPSHIM_LOG");
+  if (!dest) {
+    if (getenv("ZAPSHIM_LOG"))
+      zs_warn("ZAPSHIM_LOG ignored in a secure-execution (setuid) process", NULL);
+    return;
+  }
+  if (!*dest)
+    return;
+  int e = zs_log_open(dest);
+  if (e)
+    zs_warn("ZAPSHIM_LOG cannot be opened, logging is off: ", zs_errno_name(e));
+}
+
+/* zs_config_load - see config.h. The log opens first so that later
+ * warnings go to it. */
+void zs_config_load(struct zs_config *cfg) {
+  load_log();
+  load_kernel(cfg);
+  warn_unknown_vars();
+}

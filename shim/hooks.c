@@ -1,1 +1,275 @@
-/* placeholder: being written */
+/*
+ * hooks.c - the shim's behaviour behind each interposed call.
+ *
+ * Calls that change mappings hold the registry write lock across the real
+ * call and the registry update, so another thread can never see (or
+ * reuse) an address between the kernel's change and the registry's.  A
+ * zap holds the read lock across its checks and calls, so the mapping it
+ * confirmed cannot be replaced under it by the program's own mmap.
+ *
+ * A thread that enters the shim while already inside it (a signal handler
+ * that interrupted a wrapper) takes no lock: its mmap/munmap pass straight
+ * through, and its zap uses the kernel's view alone.
+ */
+#define _GNU_SOURCE
+#include "hooks.h"
+#include "classify.h"
+#include "fdkeep.h"
+#include "policy.h"
+#include "registry.h"
+#include "state.h"
+#include "sys.h"
+#include "vma.h"
+#include "zap.h"
+#include "zapshim.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/mman.h>
+#include <sys/shm.h>
+
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
+
+/* Nonzero while this thread is inside the shim. initial-exec: no
+ * allocation on first use, safe in a preloaded library. */
+static __thread int inside __attribute__((tls_model("initial-exec")));
+
+/* enter - true if this call may use the registry: the shim is ready and
+ * this thread is not already inside it. Pair with leave(). */
+static bool enter(void) {
+  if (inside || !zs_init())
+    return false;
+  inside = 1;
+  return true;
+}
+
+static void leave(void) { inside = 0; }
+
+static uintptr_t page_round_up(uintptr_t v, size_t size) {
+  return (v + size - 1) & ~(uintptr_t)(size - 1);
+}
+
+/* mapped_end - the end of a mapping of len bytes at p: lengths round up to
+ * the mapping's page size, as the kernel does. */
+static uintptr_t mapped_end(uintptr_t p, size_t len, const struct zs_map *m) {
+  size_t ps = (size_t)1 << m->page_shift;
+  if (ps < zs_state.page_size)
+    ps = zs_state.page_size;
+  return p + page_round_up(len, ps);
+}
+
+/* keep_fd_for_mmap - take a kept descriptor for a file mapping whose later
+ * zap needs one (policy). Returns the slot or -1. */
+static int keep_fd_for_mmap(int fd, const struct zs_map *m) {
+  if (!zs_policy_needs_fd(m->kind, &zs_state.caps) || (m->flags & ZS_MAP_ANON))
+    return -1;
+  int slot = zs_fdkeep_get(fd, m->dev, m->ino);
+  return slot < 0 ? -1 : slot;
+}
+
+/* map_files_path - "/proc/self/map_files/START-END" (lower-case hex, as
+ * the kernel names them) into path, which holds at least 64 bytes. */
+static void map_files_path(uintptr_t start, uintptr_t end, char *path) {
+  static const char prefix[] = "/proc/self/map_files/";
+  size_t n = sizeof prefix - 1;
+  memcpy(path, prefix, n);
+  uintptr_t bounds[2] = {start, end};
+  for (int i = 0; i < 2; i++) {
+    char digits[16];
+    int k = 0;
+    uintptr_t x = bounds[i];
+    do {
+      digits[k++] = "0123456789abcdef"[x & 15];
+      x >>= 4;
+    } while (x);
+    while (k > 0)
+      path[n++] = digits[--k];
+    path[n++] = i == 0 ? '-' : 0;
+  }
+}
+
+/* keep_fd_for_anon_huge - MAP_HUGETLB private memory has no descriptor of
+ * the program's; where a zap will need to punch it, open the kernel's
+ * backing file through /proc/self/map_files. Fills m->dev, m->ino. */
+static void keep_fd_for_anon_huge(struct zs_map *m) {
+  if (!zs_policy_needs_fd(m->kind, &zs_state.caps) || !(m->flags & ZS_MAP_ANON))
+    return;
+  struct zs_vma v;
+  if (zs_vma_query(m->start, &v) != 0 || v.start != m->start || !v.ino)
+    return;
+  char path[64];
+  map_files_path(v.start, v.end, path);
+  uint32_t dev = zs_dev_pack(v.dev_major, v.dev_minor);
+  int slot = zs_fdkeep_open_path(path, dev, v.ino);
+  if (slot >= 0) {
+    m->fdslot = slot;
+    m->dev = dev;
+    m->ino = v.ino;
+    m->offset = v.offset;
+  }
+}
+
+/* record_mapping - the registry after a successful mmap at p: whatever was
+ * there is gone (MAP_FIXED, or entries stale from calls the shim did not
+ * see), m takes its place. Holds the write lock. */
+static void record_mapping(struct zs_map *m, uintptr_t p, size_t len) {
+  m->start = p;
+  m->end = mapped_end(p, len, m);
+  zs_registry_remove(m->start, m->end);
+  keep_fd_for_anon_huge(m);
+  zs_registry_insert(m);
+  zs_fdkeep_unref(m->fdslot); /* the registry holds its own reference now */
+}
+
+/* zs_mmap - see hooks.h. */
+void *zs_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+  if (!enter())
+    return zs_sys_mmap(addr, len, prot, flags, fd, off);
+  struct zs_map m = {.fdslot = -1, .prot = (uint8_t)prot, .page_shift = 12};
+  int slot = -1;
+  if (zs_classify_mmap(flags, fd, &m) == 0) {
+    m.offset = (flags & MAP_ANONYMOUS) ? 0 : (uint64_t)off;
+    slot = keep_fd_for_mmap(fd, &m);
+  }
+  zs_registry_wrlock();
+  void *p = zs_sys_mmap(addr, len, prot, flags, fd, off);
+  int saved = errno;
+  if (p != MAP_FAILED && m.kind != ZAPSHIM_KIND_UNKNOWN) {
+    m.fdslot = slot;
+    record_mapping(&m, (uintptr_t)p, len);
+  } else {
+    if (p != MAP_FAILED) /* unknown kind: drop stale entries, leave it to the kernel */
+      zs_registry_remove((uintptr_t)p, page_round_up((uintptr_t)p + len, zs_state.page_size));
+    zs_fdkeep_unref(slot);
+  }
+  zs_registry_unlock();
+  leave();
+  errno = saved;
+  return p;
+}
+
+/* zs_munmap - see hooks.h. */
+int zs_munmap(void *addr, size_t len) {
+  if (!enter())
+    return zs_sys_munmap(addr, len);
+  zs_registry_wrlock();
+  int r = zs_sys_munmap(addr, len);
+  int saved = errno;
+  if (r == 0)
+    zs_registry_remove((uintptr_t)addr,
+                       page_round_up((uintptr_t)addr + len, zs_state.page_size));
+  zs_registry_unlock();
+  leave();
+  errno = saved;
+  return r;
+}
+
+/* record_remap - the registry after a successful mremap of old (old_len)
+ * to p (new_len): the moved mapping keeps its kind, descriptor and file
+ * offset. The old range stays with MREMAP_DONTUNMAP or old_len 0 (a second
+ * mapping of shared memory). Holds the write lock. */
+static void record_remap(uintptr_t old, size_t old_len, size_t new_len, int flags, uintptr_t p) {
+  struct zs_map m;
+  bool known = zs_registry_find(old, &m) == 0 && m.start <= old;
+  bool keep_old = (flags & MREMAP_DONTUNMAP) || old_len == 0;
+  size_t ps = zs_state.page_size;
+  if (known) {
+    m.offset += old - m.start;
+    zs_fdkeep_ref(m.fdslot); /* keep the slot alive across the removals */
+  }
+  if (!keep_old)
+    zs_registry_remove(old, page_round_up(old + old_len, ps));
+  uintptr_t new_end = page_round_up(p + new_len, ps);
+  zs_registry_remove(p, new_end);
+  if (known) {
+    m.start = p;
+    m.end = new_end;
+    zs_registry_insert(&m);
+    zs_fdkeep_unref(m.fdslot);
+  }
+}
+
+/* zs_mremap - see hooks.h. */
+void *zs_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr) {
+  if (!enter())
+    return zs_sys_mremap(old, old_len, new_len, flags, new_addr);
+  zs_registry_wrlock();
+  void *p = zs_sys_mremap(old, old_len, new_len, flags, new_addr);
+  int saved = errno;
+  if (p != MAP_FAILED)
+    record_remap((uintptr_t)old, old_len, new_len, flags, (uintptr_t)p);
+  zs_registry_unlock();
+  leave();
+  errno = saved;
+  return p;
+}
+
+/* zs_madvise - see hooks.h. Advice other than MADV_DONTNEED and
+ * MADV_REMOVE goes straight to the kernel. */
+int zs_madvise(void *addr, size_t len, int advice) {
+  if (advice != MADV_DONTNEED && advice != MADV_REMOVE)
+    return zs_sys_madvise(addr, len, advice);
+  if (!zs_init())
+    return zs_sys_madvise(addr, len, advice);
+  if (!enter())
+    return zs_zap(addr, len, advice, false);
+  zs_registry_rdlock();
+  int r = zs_zap(addr, len, advice, true);
+  int saved = errno;
+  zs_registry_unlock();
+  leave();
+  errno = saved;
+  return r;
+}
+
+/* record_shm - the registry after shmat attached at p: the kernel's view
+ * of the new VMA (shmem or hugetlb, flagged SysV). Holds the write lock. */
+static void record_shm(uintptr_t p) {
+  struct zs_vma v;
+  struct zs_map m;
+  if (zs_vma_query(p, &v) != 0 || v.start != p)
+    return;
+  zs_registry_remove(v.start, v.end);
+  zs_classify_vma(&v, &m);
+  if (m.kind == ZAPSHIM_KIND_UNKNOWN)
+    return;
+  m.flags |= ZS_MAP_SYSV;
+  zs_registry_insert(&m);
+}
+
+/* zs_shmat - see hooks.h. */
+void *zs_shmat(int id, const void *addr, int flags) {
+  if (!enter())
+    return zs_sys_shmat(id, addr, flags);
+  zs_registry_wrlock();
+  void *p = zs_sys_shmat(id, addr, flags);
+  int saved = errno;
+  if (p != (void *)-1)
+    record_shm((uintptr_t)p);
+  zs_registry_unlock();
+  leave();
+  errno = saved;
+  return p;
+}
+
+/* zs_shmdt - see hooks.h. The registry drops the SysV entry that starts
+ * at addr, as the kernel detaches it. */
+int zs_shmdt(const void *addr) {
+  if (!enter())
+    return zs_sys_shmdt(addr);
+  zs_registry_wrlock();
+  struct zs_map m;
+  bool known = zs_registry_find((uintptr_t)addr, &m) == 0 && m.start == (uintptr_t)addr;
+  int r = zs_sys_shmdt(addr);
+  int saved = errno;
+  if (r == 0 && known)
+    zs_registry_remove(m.start, m.end);
+  zs_registry_unlock();
+  leave();
+  errno = saved;
+  return r;
+}

@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include "kernel.h"
 
@@ -45,6 +46,7 @@ struct zs_state {
   size_t page_size;         /* base page size (sysconf) */
   size_t default_huge_size; /* Hugepagesize of /proc/meminfo, 0 if none */
   uint32_t shm_dev;         /* zs_dev_pack of the internal shmem device, 0 unknown */
+  int log_fd;               /* ZAPSHIM_LOG destination, -1 when silent */
 };
 
 extern struct zs_state zs_state;

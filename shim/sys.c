@@ -1,1 +1,89 @@
-/* placeholder: being written */
+/*
+ * sys.c - the real calls behind the wrappers, and raw syscalls for the
+ * shim's own use.
+ *
+ * Until zs_init() has resolved the next definitions with dlsym(RTLD_NEXT)
+ * (or if dlsym found none), each call goes straight to the kernel with
+ * syscall(2), so a wrapper entered from another library's constructor or
+ * from dlsym's own calloc still works.
+ */
+#define _GNU_SOURCE
+#include "sys.h"
+#include "state.h"
+
+#include <errno.h>
+#include <sys/ipc.h>
+#include <sys/mman.h>
+#include <sys/shm.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* raw_result_ptr - turn a raw syscall's pointer result into libc's form. */
+static void *raw_result_ptr(long r) {
+  return r == -1 ? MAP_FAILED : (void *)r;
+}
+
+/* zs_sys_mmap - the next mmap; returns its result, errno as it set it. */
+void *zs_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+  if (zs_state.real.mmap)
+    return zs_state.real.mmap(addr, len, prot, flags, fd, off);
+  return raw_result_ptr(syscall(SYS_mmap, addr, len, prot, flags, fd, off));
+}
+
+/* zs_sys_munmap - the next munmap. */
+int zs_sys_munmap(void *addr, size_t len) {
+  if (zs_state.real.munmap)
+    return zs_state.real.munmap(addr, len);
+  return (int)syscall(SYS_munmap, addr, len);
+}
+
+/* zs_sys_mremap - the next mremap; new_addr is passed on only when flags
+ * say it is meaningful, as mremap(2) reads it. */
+void *zs_sys_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr) {
+  if (zs_state.real.mremap)
+    return zs_state.real.mremap(old, old_len, new_len, flags, new_addr);
+  return raw_result_ptr(syscall(SYS_mremap, old, old_len, new_len, flags, new_addr));
+}
+
+/* zs_sys_madvise - the next madvise. */
+int zs_sys_madvise(void *addr, size_t len, int advice) {
+  if (zs_state.real.madvise)
+    return zs_state.real.madvise(addr, len, advice);
+  return (int)syscall(SYS_madvise, addr, len, advice);
+}
+
+/* zs_sys_shmat - the next shmat. */
+void *zs_sys_shmat(int id, const void *addr, int flags) {
+  if (zs_state.real.shmat)
+    return zs_state.real.shmat(id, addr, flags);
+  long r = syscall(SYS_shmat, id, addr, flags);
+  return r == -1 ? (void *)-1 : (void *)r;
+}
+
+/* zs_sys_shmdt - the next shmdt. */
+int zs_sys_shmdt(const void *addr) {
+  if (zs_state.real.shmdt)
+    return zs_state.real.shmdt(addr);
+  return (int)syscall(SYS_shmdt, addr);
+}
+
+/* zs_sys_fallocate - fallocate(2) as a raw syscall. 0 or -1/errno. */
+int zs_sys_fallocate(int fd, int mode, off_t off, off_t len) {
+  return (int)syscall(SYS_fallocate, fd, mode, off, len);
+}
+
+/* zs_sys_close - close(2) as a raw syscall, past any close wrapper. */
+int zs_sys_close(int fd) {
+  return (int)syscall(SYS_close, fd);
+}
+
+/* zs_sys_storage - len bytes of zeroed private memory for the shim's own
+ * tables, from the kernel directly (never registered, never malloc).
+ * Returns NULL on failure. */
+void *zs_sys_storage(size_t len) {
+  long r = syscall(SYS_mmap, NULL, len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (r == -1)
+    return NULL;
+  return (void *)r;
+}

@@ -5,6 +5,7 @@
 #ifndef ZS_ZAP_H
 #define ZS_ZAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /*
@@ -13,8 +14,11 @@
  * kernel's own answer; each mapped piece is zapped by its kind; holes give
  * ENOMEM after the mapped parts are done, as the kernel does.  A translated
  * call that fails where the original would work falls back to the original
- * call and logs why.  Returns 0, or -1 with errno.
+ * call and logs why.  use_registry false: the kernel's view alone (for a
+ * call that interrupted the shim, which must not take the registry lock).
+ * Returns 0, or -1 with errno.  The caller holds the registry read lock
+ * when use_registry is true.
  */
-int zs_zap(void *addr, size_t len, int advice);
+int zs_zap(void *addr, size_t len, int advice, bool use_registry);
 
 #endif

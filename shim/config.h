@@ -1,0 +1,29 @@
+/*
+ * config.h - the ZAPSHIM_* environment variables.
+ *
+ *   ZAPSHIM_LOG     unset: silent; "stderr"; or a path, appended to ("%p"
+ *                   becomes the pid). Ignored in secure-execution processes.
+ *   ZAPSHIM_KERNEL  X.Y: behave as on kernel X.Y (use only calls it has).
+ *
+ * A bad value gets one warning naming the variable; unknown ZAPSHIM_* names
+ * get one naming the closest valid name. Nothing here crashes or fails the
+ * program.
+ */
+#ifndef ZS_CONFIG_H
+#define ZS_CONFIG_H
+
+#include "state.h"
+
+/*
+ * zs_config_load - read the environment into *cfg and open the log.
+ * Uses getenv/secure_getenv and the stack only (no malloc, no stdio).
+ */
+void zs_config_load(struct zs_config *cfg);
+
+/*
+ * zs_config_closest - the valid variable name closest to name (edit
+ * distance), or NULL if none is reasonably close.
+ */
+const char *zs_config_closest(const char *name);
+
+#endif

@@ -1,0 +1,53 @@
+/*
+ * policy.h - which call zaps which memory kind (the default policy).
+ *
+ * | mapping                          | MADV_DONTNEED asked | MADV_REMOVE asked        |
+ * |----------------------------------|---------------------|--------------------------|
+ * | anonymous private                | DONTNEED            | DONTNEED                 |
+ * | shmem / hugetlb shared, gmem     | MADV_REMOVE         | MADV_REMOVE              |
+ * | hugetlb private                  | DONTNEED (5.18+), else PUNCH_HOLE via kept fd |
+ * | shmem private                    | DONTNEED            | DONTNEED + PUNCH_HOLE    |
+ * | persistent file, shared          | DONTNEED            | as asked (kernel punches)|
+ * | persistent file, private         | DONTNEED            | DONTNEED                 |
+ * | other, unknown                   | as asked            | as asked                 |
+ *
+ * Where the result differs from what the kernel alone would return (the
+ * deliberate exceptions; the differential tests list the same):
+ *  - MADV_REMOVE on private memory (anonymous, shmem, hugetlb, persistent
+ *    file) succeeds where the kernel says EINVAL or EACCES: the program
+ *    asked for the memory to be freed, and it is.
+ *  - On hugetlb, a range that ends inside a huge page: the kernel's
+ *    DONTNEED silently skips that page; the shim zeroes its covered part
+ *    (and logs it), so success never leaves stale data behind.
+ */
+#ifndef ZS_POLICY_H
+#define ZS_POLICY_H
+
+#include <stdbool.h>
+#include "kernel.h"
+
+enum zs_action {
+  ZS_ACT_ASKED,          /* the program's own call, untouched */
+  ZS_ACT_DONTNEED,       /* MADV_DONTNEED instead of what was asked */
+  ZS_ACT_REMOVE,         /* MADV_REMOVE */
+  ZS_ACT_HUGE_DONTNEED,  /* DONTNEED on whole huge pages, edges zeroed */
+  ZS_ACT_HUGE_PUNCH,     /* PUNCH_HOLE on whole huge pages via kept fd, edges zeroed */
+  ZS_ACT_DONTNEED_PUNCH, /* DONTNEED, then PUNCH_HOLE of the backing range */
+};
+
+/* zs_policy_action - the action for a piece of memory of this kind when the
+ * program asked for advice (MADV_DONTNEED or MADV_REMOVE). */
+enum zs_action zs_policy_action(int kind, int advice, const struct zs_caps *caps);
+
+/* zs_policy_needs_confirm - true if the action does more than the call the
+ * program made, so the kind must first be confirmed by the kernel. */
+bool zs_policy_needs_confirm(enum zs_action act, int advice);
+
+/* zs_policy_needs_fd - true if mappings of this kind keep a descriptor for
+ * later zaps (private shmem; private hugetlb without hugetlb DONTNEED). */
+bool zs_policy_needs_fd(int kind, const struct zs_caps *caps);
+
+/* zs_action_name - "MADV_REMOVE", "PUNCH_HOLE" ... for the log. */
+const char *zs_action_name(enum zs_action act);
+
+#endif
