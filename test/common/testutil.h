@@ -2,12 +2,36 @@
  * testutil.h - helpers shared by the tests: proving a zap against the real
  * kernel (read-back, memory freed, userfaultfd missing fault) and requiring
  * resources (huge pages, userfaultfd, /dev/kvm).
+ *
+ * The zap tests are plain programs: they do not link the shim and call the
+ * libc madvise(); ctest runs them with LD_PRELOAD=libzapshim.so.  Every
+ * helper here talks to the kernel directly, so a test proves what really
+ * happened to the memory, not what the shim believes.
+ *
+ * Helpers whose name starts with zt_assert_ / zt_need / zt_make_ stop the
+ * test (Criterion assertion or skip) on failure; the others return a value
+ * and leave the decision to the caller.
  */
 #ifndef ZS_TESTUTIL_H
 #define ZS_TESTUTIL_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Sizes used throughout the tests. */
+#define ZT_KIB ((size_t)1024)
+#define ZT_MIB ((size_t)1024 * 1024)
+#define ZT_HPAGE_2M ((size_t)2 * ZT_MIB)
+
+/* Patterns: what a test writes, and what must come back. */
+#define ZT_FILL 0xAB      /* written into the mapping before the zap */
+#define ZT_FILE_FILL 0xCD /* written into a backing file with pwrite */
+
+/* ------------------------------------------------------------------ */
+/* Requirements                                                         */
+/* ------------------------------------------------------------------ */
 
 /*
  * zt_need - a resource the test cannot run without is missing.  In CI
@@ -18,5 +42,217 @@ void zt_need(bool have, const char *what);
 
 /* zt_in_ci - true when CI=true. */
 bool zt_in_ci(void);
+
+/*
+ * zt_shim_loaded - true if libzapshim is in the process (its public
+ * zapshim_madvise symbol resolves).  The tests do not require it: run
+ * without the shim, the cases where the shim must translate fail, which
+ * is how a test proves it can detect a non-zap.
+ */
+bool zt_shim_loaded(void);
+
+/* zt_page_size - the base page size (sysconf). */
+size_t zt_page_size(void);
+
+/* ------------------------------------------------------------------ */
+/* Patterns                                                             */
+/* ------------------------------------------------------------------ */
+
+/* zt_fill - write byte v over [p, p+len) through the mapping. */
+void zt_fill(void *p, size_t len, unsigned char v);
+
+/*
+ * zt_find_not - offset of the first byte in [p, p+len) that is not v,
+ * or -1 if every byte is v.  Reads the memory (which populates it).
+ */
+long zt_find_not(const void *p, size_t len, unsigned char v);
+
+/*
+ * zt_assert_bytes - assert every byte of [p, p+len) is v; the message
+ * names what, the first bad offset and the byte found there.
+ */
+void zt_assert_bytes(const void *p, size_t len, unsigned char v, const char *what);
+
+/* zt_pfill - write byte v over file range [off, off+len) with pwrite;
+ * asserts the writes succeed. */
+void zt_pfill(int fd, off_t off, size_t len, unsigned char v);
+
+/*
+ * zt_pfind_not - offset (from off) of the first byte of the file range
+ * [off, off+len) read with pread that is not v; -1 if all are v; -2 if
+ * the file could not be read (short read or error).
+ */
+long zt_pfind_not(int fd, off_t off, size_t len, unsigned char v);
+
+/* zt_assert_pbytes - assert every byte of the file range is v (pread). */
+void zt_assert_pbytes(int fd, off_t off, size_t len, unsigned char v, const char *what);
+
+/* ------------------------------------------------------------------ */
+/* Memory freed?                                                        */
+/* ------------------------------------------------------------------ */
+
+/*
+ * zt_resident_pages - how many base pages of [addr, addr+len) mincore(2)
+ * reports resident (addr page aligned).  For anonymous memory that is
+ * "has a page table entry"; for shmem and file mappings it is the page
+ * cache residency of the backing pages.  Asserts mincore succeeds.
+ */
+size_t zt_resident_pages(const void *addr, size_t len);
+
+/* zt_st_blocks - fstat(fd).st_blocks (512-byte units); asserts fstat works. */
+long long zt_st_blocks(int fd);
+
+/* ------------------------------------------------------------------ */
+/* Huge pages                                                           */
+/* ------------------------------------------------------------------ */
+
+/*
+ * zt_hugepages_free - free huge pages of size page_size (bytes), from
+ * /sys/kernel/mm/hugepages/hugepages-<N>kB/free_hugepages; -1 if the
+ * kernel has no pool of that size.
+ */
+long zt_hugepages_free(size_t page_size);
+
+/*
+ * zt_hugetlbfs_mount - find a hugetlbfs mount in /proc/mounts whose page
+ * size is page_size (its pagesize= option, or the default huge page size
+ * from /proc/meminfo when the option is absent).  Copies the mount point
+ * into dir and returns true, or returns false.
+ */
+bool zt_hugetlbfs_mount(size_t page_size, char *dir, size_t dirlen);
+
+/*
+ * zt_need_hugepages - zt_need() at least n free huge pages of page_size.
+ */
+void zt_need_hugepages(size_t page_size, long n);
+
+/* ------------------------------------------------------------------ */
+/* userfaultfd: a missing fault on the next touch                       */
+/* ------------------------------------------------------------------ */
+
+/*
+ * zt_uffd_open - userfaultfd(O_CLOEXEC) through syscall(SYS_userfaultfd)
+ * plus UFFDIO_API asking for features.  Returns the descriptor, or -1
+ * with errno set (ENOSYS/EPERM: no userfaultfd; EINVAL: a feature is
+ * missing).
+ */
+int zt_uffd_open(uint64_t features);
+
+/*
+ * zt_uffd_register_missing - UFFDIO_REGISTER MODE_MISSING over the range.
+ * Returns 0 or -1 with errno (EINVAL: the kernel cannot watch that kind
+ * of memory, e.g. SysV shm or guest_memfd).
+ */
+int zt_uffd_register_missing(int uffd, void *addr, size_t len);
+
+/* zt_uffd_unregister - UFFDIO_UNREGISTER over the range; 0 or -1. */
+int zt_uffd_unregister(int uffd, void *addr, size_t len);
+
+/*
+ * zt_sigbus_on_read - read one byte at addr under a temporary SIGBUS
+ * handler (sigsetjmp/siglongjmp).  Returns true if the read raised
+ * SIGBUS (with UFFD_FEATURE_SIGBUS: the page was missing), false if it
+ * completed - which populates the page.
+ */
+bool zt_sigbus_on_read(const void *addr);
+
+/* Features a missing fault on memory of each family needs. */
+#define ZT_UFFD_ANON ((uint64_t)1 << 7)                      /* SIGBUS */
+#define ZT_UFFD_SHMEM (ZT_UFFD_ANON | ((uint64_t)1 << 5))    /* + MISSING_SHMEM */
+#define ZT_UFFD_HUGETLB (ZT_UFFD_ANON | ((uint64_t)1 << 4))  /* + MISSING_HUGETLBFS */
+
+/*
+ * zt_assert_missing_fault - prove [addr, addr+len) is not present: open a
+ * userfaultfd with features (zt_need: missing userfaultfd skips, or fails
+ * in CI), register MODE_MISSING over the range, read the first byte and
+ * the byte in the middle (both must raise SIGBUS), unregister.  Run it
+ * before reading the range back: the reads do not populate anything when
+ * they fault.
+ */
+void zt_assert_missing_fault(void *addr, size_t len, uint64_t features, const char *what);
+
+/*
+ * zt_assert_no_missing_fault - the opposite: the same two reads complete
+ * (the memory, or the page cache behind it, is still present).
+ */
+void zt_assert_no_missing_fault(void *addr, size_t len, uint64_t features, const char *what);
+
+/* ------------------------------------------------------------------ */
+/* Backing objects                                                      */
+/* ------------------------------------------------------------------ */
+
+/*
+ * zt_make_memfd - memfd_create("zt", MFD_CLOEXEC | flags) sized to len.
+ * Asserts; for MFD_HUGETLB the caller checks huge pages first.
+ */
+int zt_make_memfd(size_t len, unsigned int flags);
+
+/*
+ * zt_make_file_in - create a new file in dir, sized to len (ftruncate),
+ * and return an O_RDWR descriptor.  The path is copied to path (if not
+ * NULL) and removed when the test process exits (atexit), so a failed
+ * assertion leaves nothing behind; the file stays linked while the test
+ * runs, like a real memory-backend file.
+ */
+int zt_make_file_in(const char *dir, size_t len, char *path, size_t pathlen);
+
+/*
+ * zt_make_ext4_file - a file on an ext4 filesystem (ZT_EXT4_DIR if set,
+ * else /var/tmp, /tmp, the current directory: the first that is ext4),
+ * len bytes, every byte written with v by pwrite and fsync'ed so its
+ * blocks are allocated.  zt_need() an ext4 directory.
+ */
+int zt_make_ext4_file(size_t len, unsigned char v, char *path, size_t pathlen);
+
+/*
+ * zt_make_hugetlbfs_file - a file of len bytes on the hugetlbfs mount of
+ * page_size; zt_need() the mount.
+ */
+int zt_make_hugetlbfs_file(size_t page_size, size_t len, char *path, size_t pathlen);
+
+/*
+ * zt_sysv_attach - shmget(IPC_PRIVATE, len) + shmat + IPC_RMID (the
+ * segment lives until it is detached).  Asserts; returns the address.
+ */
+void *zt_sysv_attach(size_t len);
+
+/*
+ * zt_guest_memfd - KVM guest_memfd of len bytes that can be mmap'ed:
+ * open /dev/kvm, KVM_CREATE_VM (default type), ask KVM_CAP_GUEST_MEMFD_FLAGS
+ * which flags this kernel accepts, then KVM_CREATE_GUEST_MEMFD with
+ * GUEST_MEMFD_FLAG_MMAP (| GUEST_MEMFD_FLAG_INIT_SHARED when offered, so
+ * the memory can be faulted in by the host).  Returns the descriptor and
+ * the VM descriptor in *vm_fd (keep it open while the memory is used), or
+ * -1 with a reason in why.
+ */
+int zt_guest_memfd(size_t len, int *vm_fd, char *why, size_t whylen);
+
+/* ------------------------------------------------------------------ */
+/* Mappings                                                             */
+/* ------------------------------------------------------------------ */
+
+/*
+ * zt_map - mmap(NULL, len, PROT_READ|PROT_WRITE, flags, fd, off) through
+ * libc (so the shim sees it); asserts it worked.
+ */
+void *zt_map(size_t len, int flags, int fd, off_t off);
+
+/*
+ * zt_reserve_aligned - a PROT_NONE private anonymous area of len bytes
+ * whose start is a multiple of align; the slack around it is unmapped.
+ * Tests place mappings into it with MAP_FIXED to control adjacency.
+ */
+void *zt_reserve_aligned(size_t len, size_t align);
+
+/* ------------------------------------------------------------------ */
+/* Shim log                                                             */
+/* ------------------------------------------------------------------ */
+
+/*
+ * zt_file_contains - true if the file at path contains word (the shim's
+ * log format is not fixed: callers only look for stable words such as
+ * "REMOVE" or "PUNCH").
+ */
+bool zt_file_contains(const char *path, const char *word);
 
 #endif
