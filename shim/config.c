@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 extern char **environ;
 
@@ -15,6 +16,9 @@ extern char **environ;
 static const char *const known_vars[] = {
   "ZAPSHIM_LOG",
   "ZAPSHIM_KERNEL",
+  "ZAPSHIM_VERIFY",
+  "ZAPSHIM_STATS",
+  "ZAPSHIM_RESTRICT_EXE",
 };
 #define N_KNOWN (sizeof known_vars / sizeof known_vars[0])
 
@@ -104,6 +108,54 @@ static void load_kernel(struct zs_config *cfg) {
     zs_warn("ZAPSHIM_KERNEL is not a version like 5.10; ignored: ", v);
 }
 
+/* load_flag - a 0/1 variable; anything else gets a warning and counts as 0. */
+static bool load_flag(const char *name) {
+  const char *v = getenv(name);
+  if (!v || !*v || strcmp(v, "0") == 0)
+    return false;
+  if (strcmp(v, "1") == 0)
+    return true;
+  struct zs_line msg = {.len = 0};
+  zs_line_str(&msg, name);
+  zs_line_str(&msg, " must be 0 or 1; ignored: ");
+  msg.buf[msg.len] = 0;
+  zs_warn(msg.buf, v);
+  return false;
+}
+
+/* exe_name - the base name of this process's executable into buf, from
+ * /proc/self/exe. Returns buf, or "" if it cannot be read. */
+static const char *exe_name(char *buf, size_t cap) {
+  ssize_t n = readlink("/proc/self/exe", buf, cap - 1);
+  if (n <= 0)
+    n = 0;
+  buf[n] = 0;
+  const char *slash = strrchr(buf, '/');
+  return slash ? slash + 1 : buf;
+}
+
+/* list_has - 1 if the colon-separated list names name. */
+static int list_has(const char *list, const char *name) {
+  size_t n = strlen(name);
+  for (const char *p = list; *p;) {
+    const char *end = strchr(p, ':');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    if (len == n && n && strncmp(p, name, n) == 0)
+      return 1;
+    p += len + (end ? 1 : 0);
+  }
+  return 0;
+}
+
+/* load_restrict - ZAPSHIM_RESTRICT_EXE: true if this program is left out. */
+static bool load_restrict(void) {
+  const char *list = getenv("ZAPSHIM_RESTRICT_EXE");
+  if (!list || !*list)
+    return false;
+  char buf[4096];
+  return !list_has(list, exe_name(buf, sizeof buf));
+}
+
 /* load_log - ZAPSHIM_LOG; secure_getenv, so a setuid program ignores it. */
 static void load_log(void) {
   const char *dest = secure_getenv("ZAPSHIM_LOG");
@@ -124,5 +176,8 @@ static void load_log(void) {
 void zs_config_load(struct zs_config *cfg) {
   load_log();
   load_kernel(cfg);
+  cfg->verify = load_flag("ZAPSHIM_VERIFY");
+  cfg->stats = load_flag("ZAPSHIM_STATS");
+  cfg->excluded = load_restrict();
   warn_unknown_vars();
 }

@@ -4,6 +4,12 @@
  *   ZAPSHIM_LOG     unset: silent; "stderr"; or a path, appended to ("%p"
  *                   becomes the pid). Ignored in secure-execution processes.
  *   ZAPSHIM_KERNEL  X.Y: behave as on kernel X.Y (use only calls it has).
+ *   ZAPSHIM_VERIFY  1: after each translated zap, check it left nothing present.
+ *   ZAPSHIM_STATS   1: a summary per memory kind at exit.
+ *   ZAPSHIM_RESTRICT_EXE  name[:name...]: be active only in programs whose
+ *                   executable has one of these names; pass everything
+ *                   through in all others (a VMM's helpers that inherit
+ *                   LD_PRELOAD).
  *
  * A bad value gets one warning naming the variable; unknown ZAPSHIM_* names
  * get one naming the closest valid name. Nothing here crashes or fails the

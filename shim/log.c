@@ -120,12 +120,16 @@ static void write_all(int fd, const char *p, size_t n) {
   errno = saved;
 }
 
+/* zs_line_emit_to - finish the line and write it to fd. */
+void zs_line_emit_to(struct zs_line *l, int fd) {
+  l->buf[l->len++] = '\n';
+  write_all(fd, l->buf, l->len);
+}
+
 /* zs_line_emit - finish the line and write it if logging is on. */
 void zs_line_emit(struct zs_line *l) {
-  if (zs_state.log_fd < 0)
-    return;
-  l->buf[l->len++] = '\n';
-  write_all(zs_state.log_fd, l->buf, l->len);
+  if (zs_state.log_fd >= 0)
+    zs_line_emit_to(l, zs_state.log_fd);
 }
 
 /* zs_log_enabled - 1 if a destination is open. */
@@ -198,6 +202,5 @@ void zs_warn(const char *a, const char *b) {
   zs_line_str(&l, a);
   if (b)
     zs_line_str(&l, b);
-  l.buf[l.len++] = '\n';
-  write_all(zs_state.log_fd >= 0 ? zs_state.log_fd : 2, l.buf, l.len);
+  zs_line_emit_to(&l, zs_state.log_fd >= 0 ? zs_state.log_fd : 2);
 }

@@ -27,6 +27,8 @@ void zs_line_hex(struct zs_line *l, unsigned long long v); /* "0x..." */
 void zs_line_errno(struct zs_line *l, int e);
 /* zs_line_emit - add '\n' and write the line to the log, if logging is on. */
 void zs_line_emit(struct zs_line *l);
+/* zs_line_emit_to - add '\n' and write the line to fd. */
+void zs_line_emit_to(struct zs_line *l, int fd);
 
 /* zs_log_enabled - 1 if ZAPSHIM_LOG named a destination. */
 int zs_log_enabled(void);

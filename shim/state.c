@@ -7,6 +7,7 @@
 #include "config.h"
 #include "log.h"
 #include "registry.h"
+#include "stats.h"
 #include "vma.h"
 
 #include <dlfcn.h>
@@ -70,6 +71,10 @@ static void fork_child(void) {
 static int finish_init(void) {
   zs_state.page_size = (size_t)sysconf(_SC_PAGESIZE);
   zs_config_load(&zs_state.cfg);
+  if (zs_state.cfg.excluded)
+    return ZS_DISABLED; /* ZAPSHIM_RESTRICT_EXE: not this program */
+  if (zs_state.cfg.stats)
+    zs_stats_enable();
   zs_kernel_detect(zs_state.cfg.kernel_override, &zs_state.caps);
   if (!zs_state.caps.supported) {
     zs_warn("kernels older than 4.3 are not supported (no hugetlbfs fallocate);"

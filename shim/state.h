@@ -36,6 +36,9 @@ struct zs_real {
 
 struct zs_config {
   unsigned kernel_override; /* ZAPSHIM_KERNEL as ZS_KVER, 0 if unset */
+  bool verify;              /* ZAPSHIM_VERIFY=1 */
+  bool stats;               /* ZAPSHIM_STATS=1 */
+  bool excluded;            /* ZAPSHIM_RESTRICT_EXE does not name this program */
 };
 
 struct zs_state {

@@ -16,7 +16,9 @@
 #include "policy.h"
 #include "registry.h"
 #include "state.h"
+#include "stats.h"
 #include "sys.h"
+#include "verify.h"
 #include "vma.h"
 #include "zapshim.h"
 
@@ -89,6 +91,7 @@ static void log_piece(const struct zap_ctx *z, const struct piece *p, const char
 
 /* log_incomplete - the warning for a zap that could not be made whole. */
 static void log_incomplete(const struct piece *p, uintptr_t a, uintptr_t b, const char *why) {
+  zs_stats_add(p->m.kind, ZS_STAT_WARNINGS, 1);
   if (!zs_log_enabled())
     return;
   struct zs_line l;
@@ -229,6 +232,7 @@ static int punch(const struct piece *p, uintptr_t a, uintptr_t b) {
 /* fall_back - the translated call failed with err: do the program's own
  * call instead, log why, and return that call's result. */
 static int fall_back(const struct zap_ctx *z, const struct piece *p, const char *call, int err) {
+  zs_stats_add(p->m.kind, ZS_STAT_FALLBACKS, 1);
   log_piece(z, p, call, err);
   log_incomplete(p, p->start, p->end, "translated call failed; did the program's own call instead");
   return madvise_range(p->start, p->end, z->advice);
@@ -310,16 +314,8 @@ static int zap_dontneed_punch(const struct zap_ctx *z, const struct piece *p) {
   return 0;
 }
 
-/* zap_piece - carry out the policy on one mapped piece. Returns 0 or the
- * errno the kernel gave for it. */
-static int zap_piece(const struct zap_ctx *z, struct piece *p) {
-  enum zs_action act = zs_policy_action(p->m.kind, z->advice, &zs_state.caps);
-  if (p->from_registry && zs_policy_needs_confirm(act, z->advice) && !confirm_piece(p)) {
-    log_incomplete(p, p->start, p->end, "registry disagreed with the kernel; used the kernel's view");
-    if (p->hole)
-      return ENOMEM;
-    act = zs_policy_action(p->m.kind, z->advice, &zs_state.caps);
-  }
+/* run_action - the calls of one action on a piece. Returns 0 or errno. */
+static int run_action(const struct zap_ctx *z, const struct piece *p, enum zs_action act) {
   switch (act) {
   case ZS_ACT_ASKED:
     return madvise_range(p->start, p->end, z->advice);
@@ -339,6 +335,39 @@ static int zap_piece(const struct zap_ctx *z, struct piece *p) {
   return madvise_range(p->start, p->end, z->advice);
 }
 
+/* verify_piece - ZAPSHIM_VERIFY: check the whole pages of a translated
+ * piece are gone (partial huge pages are zeroed, not freed: not checked). */
+static void verify_piece(const struct piece *p) {
+  size_t ps = piece_page_size(p);
+  long left = zs_verify_range(round_up(p->start, ps), round_down(p->end, ps),
+                              zapshim_kind_name(p->m.kind));
+  if (left > 0)
+    zs_stats_add(p->m.kind, ZS_STAT_WARNINGS, 1);
+}
+
+/* zap_piece - carry out the policy on one mapped piece. Returns 0 or the
+ * errno the kernel gave for it. */
+static int zap_piece(const struct zap_ctx *z, struct piece *p) {
+  enum zs_action act = zs_policy_action(p->m.kind, z->advice, &zs_state.caps);
+  if (p->from_registry && zs_policy_needs_confirm(act, z->advice) && !confirm_piece(p)) {
+    log_incomplete(p, p->start, p->end, "registry disagreed with the kernel; used the kernel's view");
+    if (p->hole)
+      return ENOMEM;
+    act = zs_policy_action(p->m.kind, z->advice, &zs_state.caps);
+  }
+  zs_stats_add(p->m.kind, ZS_STAT_SEEN, 1);
+  int e = run_action(z, p, act);
+  if (act == ZS_ACT_ASKED)
+    return e; /* untranslated */
+  zs_stats_add(p->m.kind, ZS_STAT_TRANSLATED, 1);
+  if (e == 0) {
+    zs_stats_add(p->m.kind, ZS_STAT_BYTES, p->end - p->start);
+    if (zs_state.cfg.verify)
+      verify_piece(p);
+  }
+  return e;
+}
+
 /* zs_zap_range - see zap.h. */
 int zs_zap(void *addr, size_t len, int advice, bool use_registry) {
   uintptr_t start = (uintptr_t)addr;
@@ -352,8 +381,10 @@ int zs_zap(void *addr, size_t len, int advice, bool use_registry) {
   struct piece p;
   next_piece(&z, start, end, &p);
   if (p.end == end && !p.hole &&
-      zs_policy_action(p.m.kind, advice, &zs_state.caps) == ZS_ACT_ASKED)
+      zs_policy_action(p.m.kind, advice, &zs_state.caps) == ZS_ACT_ASKED) {
+    zs_stats_add(p.m.kind, ZS_STAT_SEEN, 1);
     return zs_sys_madvise(addr, len, advice); /* the fast path: one mapping, as asked */
+  }
   bool unmapped = false;
   for (;;) {
     int e = p.hole ? ENOMEM : zap_piece(&z, &p);
