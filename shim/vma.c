@@ -1,1 +1,667 @@
-/* placeholder: being written */
+/*
+ * vma.c - what the kernel says is mapped at an address.
+ *
+ * Two sources:
+ *  - PROCMAP_QUERY (Linux 6.11+): one ioctl on a cached descriptor of
+ *    /proc/self/maps answers "the VMA covering or next above addr";
+ *  - /proc/self/maps parsed line by line otherwise (older kernels, or
+ *    ZAPSHIM_KERNEL below 6.11).
+ * And /proc/self/mountinfo, to tell which filesystem a device number is.
+ *
+ * No malloc, no stdio, no locks: files are read with raw syscalls into
+ * buffers on the caller's stack, and the one piece of shared state (the
+ * cached descriptor) is published with a compare-exchange.  Everything here
+ * is async-signal-safe except that it may take a few KiB of stack.
+ */
+#include "vma.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "state.h"
+
+/* ---- PROCMAP_QUERY ABI (include/uapi/linux/fs.h, 6.11); 6.1 headers lack it. */
+
+struct zs_procmap_query {
+  uint64_t size;
+  uint64_t query_flags;
+  uint64_t query_addr;
+  uint64_t vma_start;
+  uint64_t vma_end;
+  uint64_t vma_flags;
+  uint64_t vma_page_size;
+  uint64_t vma_offset;
+  uint64_t inode;
+  uint32_t dev_major;
+  uint32_t dev_minor;
+  uint32_t vma_name_size;
+  uint32_t build_id_size;
+  uint64_t vma_name_addr;
+  uint64_t build_id_addr;
+};
+_Static_assert(sizeof(struct zs_procmap_query) == 104, "struct procmap_query is 104 bytes");
+
+#define ZS_PROCMAP_QUERY _IOWR('f', 17, struct zs_procmap_query)
+_Static_assert(ZS_PROCMAP_QUERY == 0xC0686611u, "PROCMAP_QUERY ioctl number");
+
+#define ZS_PMQ_VMA_READABLE 0x01
+#define ZS_PMQ_VMA_WRITABLE 0x02
+#define ZS_PMQ_VMA_EXECUTABLE 0x04
+#define ZS_PMQ_VMA_SHARED 0x08
+#define ZS_PMQ_COVERING_OR_NEXT_VMA 0x10
+
+/* Size of the chunks files under /proc are read in. */
+#define ZS_CHUNK 4096
+/* Longest maps line kept: the fixed fields (< 100 bytes) and a name. */
+#define ZS_MAPS_LINE (128 + ZS_VMA_NAME_MAX)
+/* Longest mountinfo line kept; longer lines are used only if the mount
+ * point and type fit. */
+#define ZS_MOUNTINFO_LINE 1536
+/* The cached descriptor is moved up to min(RLIMIT_NOFILE soft, this) - 64. */
+#define ZS_FD_CEILING 4096
+
+/* ---- raw syscalls: never interposed by another preload, never a
+ * cancellation point.  Each returns what the syscall returns, errno set. */
+
+/* zs_open_ro - open path read-only, close-on-exec; fd or -1. */
+static int zs_open_ro(const char *path) {
+  return (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+}
+
+/* zs_read - read(2), retried on EINTR; bytes, 0 at end, or -1. */
+static ssize_t zs_read(int fd, char *buf, size_t len) {
+  ssize_t n;
+  do
+    n = (ssize_t)syscall(SYS_read, fd, buf, len);
+  while (n < 0 && errno == EINTR);
+  return n;
+}
+
+/* zs_close_keep_errno - close fd without disturbing errno. */
+static void zs_close_keep_errno(int fd) {
+  int e = errno;
+  syscall(SYS_close, fd);
+  errno = e;
+}
+
+/* ---- a line reader over a descriptor, all on the caller's stack ---- */
+
+struct zs_lines {
+  int fd;
+  size_t pos, len;
+  char buf[ZS_CHUNK];
+};
+
+/*
+ * zs_lines_next - the next line of r (without its newline) in line[cap],
+ * NUL-terminated, truncated to cap - 1 bytes (*trunc says so); a line split
+ * across two reads is joined.  Returns 1 for a line, 0 at end of file, or
+ * -1 with errno from read.
+ */
+static int zs_lines_next(struct zs_lines *r, char *line, size_t cap, size_t *len, bool *trunc) {
+  size_t n = 0;
+  bool any = false;
+  *trunc = false;
+  for (;;) {
+    if (r->pos == r->len) {
+      ssize_t k = zs_read(r->fd, r->buf, sizeof r->buf);
+      if (k < 0)
+        return -1;
+      if (k == 0) {
+        if (!any)
+          return 0;
+        break; /* last line without a newline */
+      }
+      r->pos = 0;
+      r->len = (size_t)k;
+    }
+    const char *s = r->buf + r->pos;
+    size_t avail = r->len - r->pos;
+    const char *nl = memchr(s, '\n', avail);
+    size_t take = nl ? (size_t)(nl - s) : avail;
+    any = true;
+    if (n + 1 < cap) {
+      size_t c = take < cap - 1 - n ? take : cap - 1 - n;
+      memcpy(line + n, s, c);
+      n += c;
+      if (c < take)
+        *trunc = true;
+    } else if (take) {
+      *trunc = true;
+    }
+    r->pos += take + (nl ? 1 : 0);
+    if (nl)
+      break;
+  }
+  line[n] = '\0';
+  *len = n;
+  return 1;
+}
+
+/* ---- small parsers: advance *p, return false if nothing matched ---- */
+
+/* zs_parse_hex - one or more hex digits at *p into *v. */
+static bool zs_parse_hex(const char **p, uint64_t *v) {
+  const char *s = *p;
+  uint64_t x = 0;
+  for (;; s++) {
+    unsigned d;
+    if (*s >= '0' && *s <= '9')
+      d = (unsigned)(*s - '0');
+    else if (*s >= 'a' && *s <= 'f')
+      d = (unsigned)(*s - 'a' + 10);
+    else if (*s >= 'A' && *s <= 'F')
+      d = (unsigned)(*s - 'A' + 10);
+    else
+      break;
+    x = x << 4 | d;
+  }
+  if (s == *p)
+    return false;
+  *p = s;
+  *v = x;
+  return true;
+}
+
+/* zs_parse_dec - one or more decimal digits at *p into *v. */
+static bool zs_parse_dec(const char **p, uint64_t *v) {
+  const char *s = *p;
+  uint64_t x = 0;
+  for (; *s >= '0' && *s <= '9'; s++)
+    x = x * 10 + (uint64_t)(*s - '0');
+  if (s == *p)
+    return false;
+  *p = s;
+  *v = x;
+  return true;
+}
+
+/* zs_expect - consume character c at *p. */
+static bool zs_expect(const char **p, char c) {
+  if (**p != c)
+    return false;
+  (*p)++;
+  return true;
+}
+
+/* zs_copy_name - copy a NUL-terminated name into out->name, truncated. */
+static void zs_copy_name(struct zs_vma *out, const char *name) {
+  size_t n = strlen(name);
+  if (n > ZS_VMA_NAME_MAX - 1)
+    n = ZS_VMA_NAME_MAX - 1;
+  memcpy(out->name, name, n);
+  out->name[n] = '\0';
+}
+
+/*
+ * zs_parse_maps_line - one /proc/<pid>/maps line,
+ * "start-end perms offset maj:min inode   name", into *out (page_size 0:
+ * maps does not say).  Returns false if the line is malformed.
+ */
+static bool zs_parse_maps_line(const char *line, struct zs_vma *out) {
+  const char *p = line;
+  uint64_t start, end, off, maj, min, ino;
+  if (!zs_parse_hex(&p, &start) || !zs_expect(&p, '-') || !zs_parse_hex(&p, &end) ||
+      !zs_expect(&p, ' '))
+    return false;
+  uint32_t flags = 0;
+  for (int i = 0; i < 4; i++, p++) {
+    switch (*p) {
+    case 'r': flags |= ZS_VMA_READ; break;
+    case 'w': flags |= ZS_VMA_WRITE; break;
+    case 'x': flags |= ZS_VMA_EXEC; break;
+    case 's': flags |= ZS_VMA_SHARED; break;
+    case '-': case 'p': break;
+    default: return false;
+    }
+  }
+  if (!zs_expect(&p, ' ') || !zs_parse_hex(&p, &off) || !zs_expect(&p, ' ') ||
+      !zs_parse_hex(&p, &maj) || !zs_expect(&p, ':') || !zs_parse_hex(&p, &min) ||
+      !zs_expect(&p, ' ') || !zs_parse_dec(&p, &ino))
+    return false;
+  if (*p != ' ' && *p != '\0')
+    return false;
+  while (*p == ' ')
+    p++;
+  out->start = (uintptr_t)start;
+  out->end = (uintptr_t)end;
+  out->offset = off;
+  out->ino = ino;
+  out->dev_major = (uint32_t)maj;
+  out->dev_minor = (uint32_t)min;
+  out->page_size = 0;
+  out->flags = flags;
+  zs_copy_name(out, p);
+  return true;
+}
+
+/*
+ * zs_vma_query_maps - the VMA covering or next above addr, from a fresh
+ * read of /proc/self/maps.  [vsyscall] is skipped: it is not a VMA of the
+ * process (PROCMAP_QUERY does not see it either).  Returns 0, ENOENT, or
+ * the errno of open/read, or EIO for a line that does not parse.
+ */
+static int zs_vma_query_maps(uintptr_t addr, struct zs_vma *out) {
+  struct zs_lines r;
+  char line[ZS_MAPS_LINE];
+  size_t len;
+  bool trunc;
+  int rc = ENOENT;
+
+  r.fd = zs_open_ro("/proc/self/maps");
+  if (r.fd < 0)
+    return errno;
+  r.pos = r.len = 0;
+  for (;;) {
+    int k = zs_lines_next(&r, line, sizeof line, &len, &trunc);
+    if (k < 0) {
+      rc = errno;
+      break;
+    }
+    if (k == 0)
+      break;
+    /* Cheap skip: lines are sorted, only the end address matters here. */
+    const char *p = line;
+    uint64_t start, end;
+    if (!zs_parse_hex(&p, &start) || !zs_expect(&p, '-') || !zs_parse_hex(&p, &end)) {
+      rc = EIO;
+      break;
+    }
+    if (end <= addr)
+      continue;
+    if (!zs_parse_maps_line(line, out)) {
+      rc = EIO;
+      break;
+    }
+    if (strcmp(out->name, "[vsyscall]") == 0)
+      continue;
+    rc = 0;
+    break;
+  }
+  zs_close_keep_errno(r.fd);
+  return rc;
+}
+
+/* ---- the cached /proc/self/maps descriptor for PROCMAP_QUERY ---- */
+
+/*
+ * g_maps packs the owner's pid (high 32 bits) and the descriptor (low 32
+ * bits, 0xffffffff = none), so a fork child sees at once that the value is
+ * its parent's.  g_maps_dev/g_maps_ino identify the open file, so a stale
+ * number is closed only if it still is ours (the program may have closed it
+ * and reused the number).
+ */
+#define ZS_NOFD 0xffffffffu
+static _Atomic uint64_t g_maps = ZS_NOFD;
+static _Atomic uint64_t g_maps_dev;
+static _Atomic uint64_t g_maps_ino;
+
+static inline int zs_slot_fd(uint64_t v) {
+  return (uint32_t)v == ZS_NOFD ? -1 : (int)(uint32_t)v;
+}
+static inline uint32_t zs_slot_pid(uint64_t v) {
+  return (uint32_t)(v >> 32);
+}
+static inline uint64_t zs_slot(uint32_t pid, int fd) {
+  return (uint64_t)pid << 32 | (uint32_t)fd;
+}
+
+/*
+ * zs_maps_open_high - open /proc/self/maps and move it to a high number
+ * (min(RLIMIT_NOFILE soft, 4096) - 64 or above), out of the way of programs
+ * that dup2 over low numbers.  Returns the descriptor, or -1 with errno.
+ */
+static int zs_maps_open_high(void) {
+  int fd = zs_open_ro("/proc/self/maps");
+  if (fd < 0)
+    return -1;
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    rlim_t lim = rl.rlim_cur;
+    if (lim == RLIM_INFINITY || lim > ZS_FD_CEILING)
+      lim = ZS_FD_CEILING;
+    if (lim > 128 && (rlim_t)fd < lim - 64) {
+      int hi = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, (int)(lim - 64));
+      if (hi >= 0) {
+        zs_close_keep_errno(fd);
+        fd = hi;
+      }
+    }
+  }
+  return fd;
+}
+
+/*
+ * zs_maps_drop - close fd, a value that was in g_maps, but only if it is
+ * still the file we opened (same device and inode).
+ */
+static void zs_maps_drop(int fd, uint64_t dev, uint64_t ino) {
+  struct stat st;
+  int e = errno;
+  if (fstat(fd, &st) == 0 && (uint64_t)st.st_dev == dev && (uint64_t)st.st_ino == ino)
+    syscall(SYS_close, fd);
+  errno = e;
+}
+
+/*
+ * zs_maps_fd - the cached descriptor of this process's /proc/self/maps,
+ * opening it if there is none, the cached one is a parent's (fork), or it
+ * is bad_fd (a descriptor that just failed).  Race-free: concurrent openers
+ * compare-exchange, the loser closes its own and uses the winner's.
+ * Returns the descriptor or -1 with errno.
+ */
+static int zs_maps_fd(int bad_fd) {
+  uint32_t pid = (uint32_t)getpid();
+  uint64_t cur = atomic_load_explicit(&g_maps, memory_order_acquire);
+  for (int tries = 0; tries < 4; tries++) {
+    int cfd = zs_slot_fd(cur);
+    if (cfd >= 0 && cfd != bad_fd && zs_slot_pid(cur) == pid)
+      return cfd;
+    int nfd = zs_maps_open_high();
+    if (nfd < 0)
+      return -1;
+    struct stat st;
+    if (fstat(nfd, &st) != 0) {
+      zs_close_keep_errno(nfd);
+      return -1;
+    }
+    uint64_t odev = atomic_load_explicit(&g_maps_dev, memory_order_relaxed);
+    uint64_t oino = atomic_load_explicit(&g_maps_ino, memory_order_relaxed);
+    if (atomic_compare_exchange_strong_explicit(&g_maps, &cur, zs_slot(pid, nfd),
+                                                memory_order_acq_rel, memory_order_acquire)) {
+      atomic_store_explicit(&g_maps_dev, (uint64_t)st.st_dev, memory_order_relaxed);
+      atomic_store_explicit(&g_maps_ino, (uint64_t)st.st_ino, memory_order_relaxed);
+      if (cfd >= 0 && cfd != nfd)
+        zs_maps_drop(cfd, odev, oino);
+      return nfd;
+    }
+    /* Lost the race: cur now holds the winner's value; look at it again. */
+    zs_close_keep_errno(nfd);
+  }
+  errno = EAGAIN;
+  return -1;
+}
+
+/* zs_pmq_fill - copy a PROCMAP_QUERY answer into *out (name set by caller). */
+static void zs_pmq_fill(const struct zs_procmap_query *q, struct zs_vma *out) {
+  out->start = (uintptr_t)q->vma_start;
+  out->end = (uintptr_t)q->vma_end;
+  out->offset = q->vma_offset;
+  out->ino = q->inode;
+  out->dev_major = q->dev_major;
+  out->dev_minor = q->dev_minor;
+  out->page_size = q->vma_page_size;
+  out->flags = (q->vma_flags & ZS_PMQ_VMA_READABLE ? ZS_VMA_READ : 0) |
+               (q->vma_flags & ZS_PMQ_VMA_WRITABLE ? ZS_VMA_WRITE : 0) |
+               (q->vma_flags & ZS_PMQ_VMA_EXECUTABLE ? ZS_VMA_EXEC : 0) |
+               (q->vma_flags & ZS_PMQ_VMA_SHARED ? ZS_VMA_SHARED : 0);
+}
+
+/*
+ * zs_pmq - one PROCMAP_QUERY on fd with the name written to name[size]
+ * (size 0: no name).  Returns 0 with *q filled, or the errno.
+ */
+static int zs_pmq(int fd, uintptr_t addr, char *name, uint32_t size,
+                  struct zs_procmap_query *q) {
+  memset(q, 0, sizeof *q);
+  q->size = sizeof *q;
+  q->query_flags = ZS_PMQ_COVERING_OR_NEXT_VMA;
+  q->query_addr = addr;
+  q->vma_name_addr = (uintptr_t)name;
+  q->vma_name_size = size;
+  if (syscall(SYS_ioctl, fd, (unsigned long)ZS_PROCMAP_QUERY, q) == 0)
+    return 0;
+  return errno;
+}
+
+/*
+ * zs_pmq_long_name - the query again for a name longer than out->name:
+ * read it into a PATH_MAX buffer and keep its head (as the maps path does).
+ * A path longer than PATH_MAX (possible through relative paths) is more
+ * than the ioctl gives; the facts then come from the ioctl without a name
+ * and the name's head from /proc/self/maps, so both paths still agree.
+ * Kept out of line so the common path does not reserve the 4 KiB.
+ * Returns 0 or the errno.
+ */
+static __attribute__((noinline)) int zs_pmq_long_name(int fd, uintptr_t addr,
+                                                      struct zs_procmap_query *q,
+                                                      struct zs_vma *out) {
+  union {
+    char big[4096];
+    struct zs_vma v; /* the same stack, for the maps fallback */
+  } u;
+  int rc = zs_pmq(fd, addr, u.big, sizeof u.big, q);
+  if (rc == 0) {
+    u.big[sizeof u.big - 1] = '\0';
+    if (q->vma_name_size == 0)
+      u.big[0] = '\0';
+    zs_copy_name(out, u.big);
+    return 0;
+  }
+  if (rc != ENAMETOOLONG)
+    return rc;
+  out->name[0] = '\0';
+  rc = zs_pmq(fd, addr, NULL, 0, q);
+  if (rc == 0 && zs_vma_query_maps((uintptr_t)q->vma_start, &u.v) == 0 &&
+      u.v.start == q->vma_start)
+    memcpy(out->name, u.v.name, sizeof out->name);
+  return rc;
+}
+
+/*
+ * zs_vma_query_pmq - the VMA covering or next above addr by PROCMAP_QUERY.
+ * A descriptor that fails for any reason but ENOENT (closed or replaced by
+ * the program, a parent's after fork) is replaced once and the query
+ * retried.  Returns 0, ENOENT, or the errno.
+ */
+static int zs_vma_query_pmq(uintptr_t addr, struct zs_vma *out) {
+  struct zs_procmap_query q;
+  int fd = zs_maps_fd(-1);
+  if (fd < 0)
+    return errno;
+  for (int attempt = 0;; attempt++) {
+    out->name[0] = '\0';
+    int rc = zs_pmq(fd, addr, out->name, ZS_VMA_NAME_MAX, &q);
+    if (rc == 0 && q.vma_name_size == 0)
+      out->name[0] = '\0';
+    if (rc == ENAMETOOLONG)
+      rc = zs_pmq_long_name(fd, addr, &q, out);
+    if (rc == 0) {
+      out->name[ZS_VMA_NAME_MAX - 1] = '\0';
+      zs_pmq_fill(&q, out);
+      return 0;
+    }
+    if (rc == ENOENT || attempt == 1)
+      return rc;
+    fd = zs_maps_fd(fd);
+    if (fd < 0)
+      return errno;
+  }
+}
+
+/* See vma.h.  PROCMAP_QUERY when zs_state.caps.procmap_query, maps otherwise. */
+int zs_vma_query(uintptr_t addr, struct zs_vma *out) {
+  if (zs_state.caps.procmap_query)
+    return zs_vma_query_pmq(addr, out);
+  return zs_vma_query_maps(addr, out);
+}
+
+/* See vma.h.  Closes the cached descriptor if there is one; idempotent. */
+void zs_vma_forget_fd(void) {
+  uint64_t old = atomic_exchange_explicit(&g_maps, ZS_NOFD, memory_order_acq_rel);
+  int fd = zs_slot_fd(old);
+  if (fd >= 0)
+    zs_close_keep_errno(fd);
+}
+
+/* ---- /proc/self/mountinfo ---- */
+
+/*
+ * zs_unescape_path - undo the octal escapes (\040 space, \011 tab, \012
+ * newline, \134 backslash) mountinfo uses in paths, in place.
+ */
+static void zs_unescape_path(char *s) {
+  char *w = s;
+  for (const char *r = s; *r;) {
+    if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
+        r[3] >= '0' && r[3] <= '7') {
+      *w++ = (char)((r[1] - '0') << 6 | (r[2] - '0') << 3 | (r[3] - '0'));
+      r += 4;
+    } else {
+      *w++ = *r++;
+    }
+  }
+  *w = '\0';
+}
+
+/*
+ * zs_next_field - the next space-separated field of a line: NUL-terminates
+ * it in place and advances *p past it.  Returns NULL at end of line.
+ */
+static char *zs_next_field(char **p) {
+  char *s = *p;
+  while (*s == ' ')
+    s++;
+  if (!*s)
+    return NULL;
+  char *f = s;
+  while (*s && *s != ' ')
+    s++;
+  if (*s)
+    *s++ = '\0';
+  *p = s;
+  return f;
+}
+
+/*
+ * zs_size_suffix - "2M", "1G", "64K", "4096" as bytes; 0 if malformed.
+ */
+static uint64_t zs_size_suffix(const char *s) {
+  uint64_t v;
+  if (!zs_parse_dec(&s, &v))
+    return 0;
+  switch (*s) {
+  case 'K': case 'k': return v << 10;
+  case 'M': case 'm': return v << 20;
+  case 'G': case 'g': return v << 30;
+  case '\0': case ',': return v;
+  default: return 0;
+  }
+}
+
+/*
+ * zs_fs_magic_by_name - the magic for a mountinfo fs type when statfs
+ * could not be used on the mount point; *bsize from "pagesize=" in the
+ * super options for hugetlbfs.  Unknown names are ZS_FS_UNVERIFIED.
+ */
+static unsigned long zs_fs_magic_by_name(const char *type, const char *sopts, uint64_t *bsize) {
+  static const struct {
+    const char *name;
+    unsigned long magic;
+  } tab[] = {
+      {"tmpfs", 0x01021994UL},    {"hugetlbfs", 0x958458f6UL}, {"ramfs", 0x858458f6UL},
+      {"devtmpfs", ZS_FS_DEVTMPFS}, {"proc", 0x9fa0UL},        {"sysfs", 0x62656572UL},
+      {"debugfs", 0x64626720UL},  {"tracefs", 0x74726163UL},   {"devpts", 0x1cd1UL},
+      {"ext4", 0xEF53UL},         {"ext3", 0xEF53UL},          {"ext2", 0xEF53UL},
+      {"xfs", 0x58465342UL},      {"btrfs", 0x9123683EUL},
+  };
+  *bsize = 0;
+  for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) {
+    if (strcmp(type, tab[i].name) != 0)
+      continue;
+    if (tab[i].magic == 0x958458f6UL && sopts) {
+      const char *ps = strstr(sopts, "pagesize=");
+      if (ps)
+        *bsize = zs_size_suffix(ps + 9);
+    }
+    return tab[i].magic;
+  }
+  return ZS_FS_UNVERIFIED;
+}
+
+/*
+ * See vma.h.  For each mountinfo line with that device: if stat() of its
+ * mount point shows the same device, statfs() of it gives the answer (f_type,
+ * f_bsize), except that devtmpfs (which statfs reports as tmpfs) is
+ * ZS_FS_DEVTMPFS.  A mount that cannot be checked so (overmounted, no
+ * access, btrfs subvolume devices) is answered from its type name, after
+ * the other mounts of the device were tried.  0 if none has the device.
+ */
+unsigned long zs_vma_fs_type(uint32_t dev_major, uint32_t dev_minor, uint64_t *bsize) {
+  struct zs_lines r;
+  char line[ZS_MOUNTINFO_LINE];
+  size_t len;
+  bool trunc;
+  unsigned long fallback = 0;
+  uint64_t fallback_bsize = 0;
+  dev_t want = makedev(dev_major, dev_minor);
+
+  if (bsize)
+    *bsize = 0;
+  r.fd = zs_open_ro("/proc/self/mountinfo");
+  if (r.fd < 0)
+    return 0;
+  r.pos = r.len = 0;
+  for (;;) {
+    int k = zs_lines_next(&r, line, sizeof line, &len, &trunc);
+    if (k <= 0)
+      break;
+    /* 36 35 98:0 /root /mnt opts [optional...] - type source superopts */
+    char *p = line;
+    char *f_id = zs_next_field(&p), *f_parent = zs_next_field(&p);
+    char *f_dev = zs_next_field(&p), *f_root = zs_next_field(&p);
+    char *f_mnt = zs_next_field(&p);
+    (void)f_id, (void)f_parent, (void)f_root;
+    if (!f_dev || !f_mnt)
+      continue;
+    const char *d = f_dev;
+    uint64_t maj, min;
+    if (!zs_parse_dec(&d, &maj) || !zs_expect(&d, ':') || !zs_parse_dec(&d, &min) || *d ||
+        maj != dev_major || min != dev_minor)
+      continue;
+    char *type = NULL, *sopts = NULL, *f;
+    while ((f = zs_next_field(&p)) != NULL) {
+      if (strcmp(f, "-") == 0) {
+        type = zs_next_field(&p);
+        if (zs_next_field(&p))
+          sopts = zs_next_field(&p);
+        break;
+      }
+    }
+    bool is_devtmpfs = type && strcmp(type, "devtmpfs") == 0;
+    /* A truncated line is usable only if its type (and so the whole mount
+     * point before it) was kept. */
+    if (!type)
+      continue;
+    zs_unescape_path(f_mnt);
+    struct stat st;
+    struct statfs sfs;
+    if (stat(f_mnt, &st) == 0 && st.st_dev == want && statfs(f_mnt, &sfs) == 0) {
+      unsigned long magic = (unsigned long)(uint32_t)sfs.f_type;
+      if (is_devtmpfs)
+        magic = ZS_FS_DEVTMPFS;
+      if (bsize)
+        *bsize = (uint64_t)sfs.f_bsize;
+      zs_close_keep_errno(r.fd);
+      return magic;
+    }
+    if (!fallback) {
+      fallback = zs_fs_magic_by_name(type, trunc ? NULL : sopts, &fallback_bsize);
+    }
+  }
+  zs_close_keep_errno(r.fd);
+  if (bsize)
+    *bsize = fallback_bsize;
+  return fallback;
+}

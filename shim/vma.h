@@ -45,6 +45,18 @@ int zs_vma_query(uintptr_t addr, struct zs_vma *out);
  */
 unsigned long zs_vma_fs_type(uint32_t dev_major, uint32_t dev_minor, uint64_t *bsize);
 
+/*
+ * zs_vma_fs_type results that are not statfs(2) magics:
+ * ZS_FS_DEVTMPFS - devtmpfs; statfs reports it as TMPFS_MAGIC, but what is
+ *   mapped from it are device nodes, not shmem.  (0x1373 was devfs' magic.)
+ * ZS_FS_UNVERIFIED - the device is mounted but statfs of its mount point
+ *   could not confirm the type (overmounted, no access, btrfs subvolume
+ *   devices) and the type name is not one zapshim knows: some filesystem,
+ *   to be treated as persistent.
+ */
+#define ZS_FS_DEVTMPFS 0x1373UL
+#define ZS_FS_UNVERIFIED 0x7a737566UL
+
 /* zs_vma_forget_fd - drop the cached /proc/self/maps descriptor (fork child). */
 void zs_vma_forget_fd(void);
 
