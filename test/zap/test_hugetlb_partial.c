@@ -1,0 +1,163 @@
+/*
+ * test_hugetlb_partial.c - zaps that cover only part of a huge page must
+ * have the same effect whatever kernel the shim behaves as (ctest runs
+ * this natively and with ZAPSHIM_KERNEL=6.10, 5.18, 5.10, where the shim
+ * punches private hugetlb through a kept descriptor and, below 6.0, zeroes
+ * partial huge pages itself).  The reference is this kernel (6.18):
+ *
+ *   shared hugetlb (REMOVE, and DONTNEED which the shim turns into it):
+ *     whole huge pages in the range are freed, the covered part of a
+ *     partial huge page reads zero, the rest keeps its data;
+ *   private hugetlb (DONTNEED, and REMOVE which the shim turns into it):
+ *     the end of the range is rounded down to a huge page (6.1+): whole
+ *     pages are freed, a partial page at the end is left as it was.
+ *
+ * 4 MiB = huge pages H0 [0,2M) and H1 [2M,4M), filled with ZT_FILL.
+ */
+#define _GNU_SOURCE
+#include "testutil.h"
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#ifndef MFD_HUGE_2MB
+#define MFD_HUGE_2MB (21U << 26) /* log2(2 MiB) << MFD_HUGE_SHIFT */
+#endif
+#ifndef MAP_HUGE_2MB
+#define MAP_HUGE_2MB (21 << 26) /* log2(2 MiB) << MAP_HUGE_SHIFT */
+#endif
+
+#define MIB ZT_MIB
+#define LEN (4 * MIB)
+
+static const char *advice_name(int advice) {
+  return advice == MADV_REMOVE ? "MADV_REMOVE" : "MADV_DONTNEED";
+}
+
+struct hmap {
+  char *p;
+  int fd;     /* the memfd, or -1 for MAP_HUGETLB anon */
+  long free0; /* free huge pages before the mapping */
+};
+
+enum hsrc { MEMFD_SHARED, MEMFD_PRIVATE, ANON_PRIVATE };
+
+static struct hmap hmap_filled(enum hsrc src) {
+  zt_need_hugepages(ZT_HPAGE_2M, 2);
+  struct hmap h = {.fd = -1};
+  int flags;
+  if (src == ANON_PRIVATE) {
+    flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_HUGE_2MB;
+  } else {
+    h.fd = zt_make_memfd(LEN, MFD_HUGETLB | MFD_HUGE_2MB);
+    flags = src == MEMFD_SHARED ? MAP_SHARED : MAP_PRIVATE;
+  }
+  h.free0 = zt_hugepages_free(ZT_HPAGE_2M);
+  h.p = zt_map(LEN, flags, h.fd, 0);
+  zt_fill(h.p, LEN, ZT_FILL);
+  cr_assert_eq(zt_hugepages_free(ZT_HPAGE_2M), h.free0 - 2, "two huge pages in use");
+  return h;
+}
+
+static void zap(void *p, size_t len, int advice) {
+  errno = 0;
+  int r = madvise(p, len, advice);
+  int e = errno;
+  cr_assert(r == 0, "madvise(%p, %#zx, %s) returned %d, errno %d (%s)", p, len,
+            advice_name(advice), r, e, strerror(e));
+}
+
+/* Pool count now is free0 - in_use; checked before anything reads the range. */
+static void in_use(const struct hmap *h, long n, const char *what) {
+  long f = zt_hugepages_free(ZT_HPAGE_2M);
+  cr_assert(f == h->free0 - n, "%s: %ld huge pages in use, expected %ld", what, h->free0 - f, n);
+}
+
+/*
+ * Shared: [0, 3M) zapped. H0 freed; H1 stays (in use) with [2M,3M) zero
+ * and [3M,4M) intact.  The file shows the same.
+ */
+static void shared_unaligned_end(int advice) {
+  struct hmap h = hmap_filled(MEMFD_SHARED);
+  zap(h.p, 3 * MIB, advice);
+  in_use(&h, 1, "shared [0,3M)");
+  cr_assert_eq(zt_st_blocks(h.fd), (long long)(2 * MIB / 512), "only H1 left in the file");
+  zt_assert_missing_fault(h.p, 2 * MIB, ZT_UFFD_HUGETLB, "H0");
+  zt_assert_bytes(h.p, 3 * MIB, 0, "shared [0,3M) reads zero");
+  zt_assert_bytes(h.p + 3 * MIB, MIB, ZT_FILL, "shared [3M,4M) kept");
+  zt_assert_pbytes(h.fd, 0, 3 * MIB, 0, "file [0,3M)");
+  zt_assert_pbytes(h.fd, 3 * MIB, MIB, ZT_FILL, "file [3M,4M)");
+}
+Test(partial, shared_unaligned_end_remove) { shared_unaligned_end(MADV_REMOVE); }
+Test(partial, shared_unaligned_end_dontneed) { shared_unaligned_end(MADV_DONTNEED); }
+
+/*
+ * Shared, MADV_REMOVE of [1M, 4M): H0 keeps [0,1M) and zeroes [1M,2M);
+ * H1 is freed.  (DONTNEED is not tried here: the kernel refuses an
+ * unaligned start on hugetlb for it.)
+ */
+Test(partial, shared_unaligned_start_remove) {
+  struct hmap h = hmap_filled(MEMFD_SHARED);
+  zap(h.p + MIB, 3 * MIB, MADV_REMOVE);
+  in_use(&h, 1, "shared [1M,4M)");
+  zt_assert_missing_fault(h.p + 2 * MIB, 2 * MIB, ZT_UFFD_HUGETLB, "H1");
+  zt_assert_bytes(h.p, MIB, ZT_FILL, "shared [0,1M) kept");
+  zt_assert_bytes(h.p + MIB, 3 * MIB, 0, "shared [1M,4M) reads zero");
+  zt_assert_pbytes(h.fd, 0, MIB, ZT_FILL, "file [0,1M)");
+  zt_assert_pbytes(h.fd, MIB, 3 * MIB, 0, "file [1M,4M)");
+}
+
+/* Shared, [1M,3M): no whole page, both partial parts zeroed, none freed. */
+Test(partial, shared_inside_remove) {
+  struct hmap h = hmap_filled(MEMFD_SHARED);
+  zap(h.p + MIB, 2 * MIB, MADV_REMOVE);
+  in_use(&h, 2, "shared [1M,3M)");
+  zt_assert_bytes(h.p, MIB, ZT_FILL, "[0,1M) kept");
+  zt_assert_bytes(h.p + MIB, 2 * MIB, 0, "[1M,3M) zero");
+  zt_assert_bytes(h.p + 3 * MIB, MIB, ZT_FILL, "[3M,4M) kept");
+}
+
+/*
+ * Private: [0,3M) zapped, end rounded down: H0 freed and missing, H1
+ * untouched (every byte still ZT_FILL, still in use).
+ */
+static void private_unaligned_end(enum hsrc src, int advice) {
+  struct hmap h = hmap_filled(src);
+  zap(h.p, 3 * MIB, advice);
+  in_use(&h, 1, "private [0,3M)");
+  zt_assert_missing_fault(h.p, 2 * MIB, ZT_UFFD_HUGETLB, "H0");
+  zt_assert_bytes(h.p, 2 * MIB, 0, "H0 reads zero");
+  zt_assert_bytes(h.p + 2 * MIB, 2 * MIB, ZT_FILL, "H1 untouched (end rounded down)");
+}
+Test(partial, memfd_private_unaligned_end_dontneed) {
+  private_unaligned_end(MEMFD_PRIVATE, MADV_DONTNEED);
+}
+Test(partial, memfd_private_unaligned_end_remove) {
+  private_unaligned_end(MEMFD_PRIVATE, MADV_REMOVE);
+}
+Test(partial, anon_private_unaligned_end_dontneed) {
+  private_unaligned_end(ANON_PRIVATE, MADV_DONTNEED);
+}
+Test(partial, anon_private_unaligned_end_remove) {
+  private_unaligned_end(ANON_PRIVATE, MADV_REMOVE);
+}
+
+/* Private, less than one huge page: returns 0 and changes nothing. */
+static void private_below_one_page(enum hsrc src, int advice) {
+  struct hmap h = hmap_filled(src);
+  zap(h.p, MIB, advice);
+  in_use(&h, 2, "private [0,1M)");
+  zt_assert_bytes(h.p, LEN, ZT_FILL, "nothing zapped");
+}
+Test(partial, memfd_private_below_one_page_dontneed) {
+  private_below_one_page(MEMFD_PRIVATE, MADV_DONTNEED);
+}
+Test(partial, memfd_private_below_one_page_remove) {
+  private_below_one_page(MEMFD_PRIVATE, MADV_REMOVE);
+}
+Test(partial, anon_private_below_one_page_dontneed) {
+  private_below_one_page(ANON_PRIVATE, MADV_DONTNEED);
+}
