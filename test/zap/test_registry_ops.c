@@ -23,7 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -411,6 +413,57 @@ static void unknown_hugetlb_shared(int advice) {
   zt_assert_missing_fault(p, 2 * MIB, ZT_UFFD_HUGETLB, "unknown hugetlb mapping");
 }
 REG_TESTS(unknown_hugetlb_shared)
+
+/* ------------------------------------------------------------------ */
+/* SysV shm attach / detach                                             */
+/* ------------------------------------------------------------------ */
+
+/*
+ * shmdt forgets the segment: unseen anonymous private memory put at the
+ * detached address must zap as anon private (a stale SysV entry would
+ * make the shim send MADV_REMOVE, which the kernel refuses with EINVAL
+ * on anon private memory).
+ */
+static void shmdt_forgets(int advice) {
+  int id = shmget(IPC_PRIVATE, 2 * MIB, IPC_CREAT | 0600);
+  cr_assert(id >= 0, "shmget: %s", strerror(errno));
+  char *p = shmat(id, NULL, 0);
+  shmctl(id, IPC_RMID, NULL);
+  cr_assert(p != (void *)-1, "shmat: %s", strerror(errno));
+  zt_fill(p, 2 * MIB, ZT_FILL);
+  cr_assert(shmdt(p) == 0, "shmdt: %s", strerror(errno));
+  char *a = raw_anon_at(p, 2 * MIB);
+  zt_fill(a, 2 * MIB, ANON_FILL);
+  zap(a, 2 * MIB, advice, "unseen anon where a SysV segment was");
+  cr_assert_eq(zt_resident_pages(a, 2 * MIB), 0, "anon freed");
+  zt_assert_missing_fault(a, 2 * MIB, ZT_UFFD_ANON, "anon after shmdt");
+  zt_assert_bytes(a, 2 * MIB, 0, "anon reads zero");
+}
+REG_TESTS(shmdt_forgets)
+
+/*
+ * shmat(SHM_REMAP) over [0,2M) of a 4 MiB memfd mapping (file offset 0):
+ * a zap of all 4 MiB frees the segment and file [2M,4M); file [0,2M),
+ * no longer mapped, keeps its data.  SysV shm cannot be registered with
+ * userfaultfd: mincore and read-back prove its part.
+ */
+static void shmat_remap_over_memfd(int advice) {
+  int fd = filled_memfd(4 * MIB);
+  char *p = zt_map(4 * MIB, MAP_SHARED, fd, 0);
+  int id = shmget(IPC_PRIVATE, 2 * MIB, IPC_CREAT | 0600);
+  cr_assert(id >= 0, "shmget: %s", strerror(errno));
+  char *s = shmat(id, p, SHM_REMAP);
+  shmctl(id, IPC_RMID, NULL);
+  cr_assert(s == p, "shmat(SHM_REMAP) at %p: %s", (void *)p, strerror(errno));
+  zt_fill(s, 2 * MIB, ANON_FILL);
+
+  zap(p, 4 * MIB, advice, "SysV | memfd");
+  file_is(fd, 0, 2, ZT_FILL, "file under the SysV segment untouched");
+  file_is(fd, 2, 4, 0, "memfd part zapped");
+  cr_assert_eq(zt_resident_pages(s, 2 * MIB), 0, "SysV part freed");
+  zt_assert_bytes(p, 4 * MIB, 0, "both read zero");
+}
+REG_TESTS(shmat_remap_over_memfd)
 
 /* ------------------------------------------------------------------ */
 /* failed calls change nothing                                          */
