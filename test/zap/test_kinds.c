@@ -238,8 +238,9 @@ static void guest_memfd(int advice) {
   char why[256];
   int vm = -1;
   int fd = zt_guest_memfd(LEN, &vm, why, sizeof why);
-  if (fd < 0)
-    cr_skip_test("guest_memfd unavailable: %s", why);
+  if (fd < 0 && access("/dev/kvm", F_OK) != 0)
+    cr_skip_test("guest_memfd unavailable (also in CI): %s", why);
+  zt_need(fd >= 0, why); /* /dev/kvm is there: a failure to create it fails in CI */
   char *p = zt_map(LEN, MAP_SHARED, fd, 0);
   zt_fill(p, LEN, ZT_FILL);
   assert_all_resident(p, LEN, "guest_memfd");
