@@ -1,0 +1,478 @@
+/*
+ * test_classify.c - zs_classify_mmap and zs_classify_vma (through both the
+ * PROCMAP_QUERY and the /proc/self/maps path) give the right kind for real
+ * mappings of every memory kind, and zs_classify_vma never guesses.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/ipc.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "classify.h"
+#include "state.h"
+#include "testutil.h"
+#include "vma.h"
+#include "zapshim.h"
+
+#define MiB (1024UL * 1024)
+#define EXT4_MAGIC 0xEF53
+#ifndef MAP_HUGE_2MB
+#define MAP_HUGE_2MB (21 << 26)
+#endif
+#ifndef MAP_HUGE_1GB
+#define MAP_HUGE_1GB (30 << 26)
+#endif
+#ifndef SHM_HUGETLB
+#define SHM_HUGETLB 04000
+#endif
+
+static size_t ps;
+static uint8_t base_shift;
+
+static void setup(void) {
+  ps = (size_t)sysconf(_SC_PAGESIZE);
+  base_shift = (uint8_t)__builtin_ctzl(ps);
+  zs_state.page_size = ps;
+  zs_state.default_huge_size = 2 * MiB;
+  zs_state.caps.procmap_query = true;
+  cr_assert_eq(zs_classify_learn_shm_dev(), 0);
+}
+
+TestSuite(classify, .init = setup);
+
+/* What a mapping must be classified as. */
+struct want {
+  int kind;          /* from classify_mmap and both VMA paths */
+  int mmap_flags;    /* flags it was made with; -1: not made by mmap */
+  int fd;            /* descriptor it was made with */
+  uint8_t flags;     /* ZS_MAP_* the mmap classification sets (exactly) */
+  uint8_t vma_flags; /* ZS_MAP_* the VMA classification sets (exactly) */
+  uint8_t shift;     /* page shift */
+  int maps_kind;     /* kind on the maps path, or -1: the same */
+};
+
+static const char *kname(int k) {
+  static const char *n[] = {"unknown",      "anon-private",    "shmem-shared",
+                            "shmem-private", "hugetlb-shared", "hugetlb-private",
+                            "guest-memfd",  "file-shared",     "file-private",
+                            "other"};
+  return k >= 0 && k < ZAPSHIM_KIND_COUNT ? n[k] : "?";
+}
+
+/* expect - classify [p, p+len) from its mmap arguments and from the
+ * kernel's view through both query paths, and compare with w. */
+static void expect(void *p, size_t len, int prot, const struct want *w) {
+  if (w->mmap_flags >= 0) {
+    struct zs_map m;
+    memset(&m, 0xee, sizeof m);
+    cr_assert_eq(zs_classify_mmap(w->mmap_flags, w->fd, &m), 0);
+    cr_assert_eq(m.kind, w->kind, "mmap: %s, want %s", kname(m.kind), kname(w->kind));
+    cr_assert_eq(m.flags, w->flags, "mmap flags %#x want %#x", m.flags, w->flags);
+    cr_assert_eq(m.page_shift, w->shift, "mmap shift %u want %u", m.page_shift, w->shift);
+    if (w->fd >= 0 && !(w->flags & ZS_MAP_DEVZERO)) {
+      struct stat st;
+      fstat(w->fd, &st);
+      cr_assert_eq(m.dev, zs_dev_pack(major(st.st_dev), minor(st.st_dev)));
+      cr_assert_eq(m.ino, (uint64_t)st.st_ino);
+    } else {
+      cr_assert_eq(m.dev, 0);
+      cr_assert_eq(m.ino, 0);
+    }
+  }
+  for (int pmq = 1; pmq >= 0; pmq--) {
+    struct zs_vma v;
+    struct zs_map m;
+    zs_state.caps.procmap_query = pmq;
+    int rc = zs_vma_query((uintptr_t)p, &v);
+    zs_state.caps.procmap_query = true;
+    cr_assert_eq(rc, 0);
+    memset(&m, 0xee, sizeof m);
+    zs_classify_vma(&v, &m);
+    int kind = !pmq && w->maps_kind >= 0 ? w->maps_kind : w->kind;
+    const char *path = pmq ? "PROCMAP_QUERY" : "maps";
+    cr_assert_eq(m.kind, kind, "%s: %s, want %s (name '%s')", path, kname(m.kind), kname(kind),
+                 v.name);
+    cr_assert_eq(m.start, (uintptr_t)p);
+    cr_assert_eq(m.end, (uintptr_t)p + len);
+    cr_assert_eq(m.fdslot, -1);
+    cr_assert_eq(m.prot, prot, "%s: prot %#x", path, m.prot);
+    cr_assert_eq(m.dev, zs_dev_pack(v.dev_major, v.dev_minor));
+    cr_assert_eq(m.ino, v.ino);
+    if (kind == w->kind) {
+      cr_assert_eq(m.flags, w->vma_flags, "%s: flags %#x want %#x", path, m.flags,
+                   w->vma_flags);
+      cr_assert_eq(m.page_shift, w->shift, "%s: shift %u", path, m.page_shift);
+    }
+  }
+}
+
+/* map - len bytes with these arguments, placed (MAP_FIXED) inside a
+ * PROT_NONE reservation aligned to 1 << shift, so that the new VMA cannot
+ * merge with a neighbour; the reservation, to unmap, in *res and *res_len. */
+static void *map_guarded(size_t len, int prot, int flags, int fd, uint8_t shift, void **res,
+                         size_t *res_len) {
+  size_t align = (size_t)1 << shift;
+  *res_len = len + 3 * align;
+  char *r = mmap(NULL, *res_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  cr_assert_neq(r, MAP_FAILED);
+  char *at = (char *)(((uintptr_t)r + 2 * align - 1) & ~(uintptr_t)(align - 1));
+  void *p = mmap(at, len, prot, flags | MAP_FIXED, fd, 0);
+  cr_assert_eq(p, (void *)at, "mmap: %s", strerror(errno));
+  *res = r;
+  return p;
+}
+
+static void *map(size_t len, int prot, int flags, int fd) {
+  void *p = mmap(NULL, len, prot, flags, fd, 0);
+  cr_assert_neq(p, MAP_FAILED, "mmap: %s", strerror(errno));
+  return p;
+}
+
+/* one - map len bytes with these arguments, check, unmap. */
+static void one(size_t len, int prot, int flags, int fd, int kind, uint8_t mflags,
+                uint8_t vflags, uint8_t shift) {
+  void *res;
+  size_t res_len;
+  void *p = map_guarded(len, prot, flags, fd, shift, &res, &res_len);
+  struct want w = {kind, flags, fd, mflags, vflags, shift, -1};
+  expect(p, len, prot, &w);
+  munmap(res, res_len);
+}
+
+#define RW (PROT_READ | PROT_WRITE)
+#define SH ZS_MAP_SHARED
+#define AN ZS_MAP_ANON
+#define HU ZS_MAP_HUGETLB
+
+Test(classify, learn_shm_dev) {
+  int fd = memfd_create("x", MFD_CLOEXEC);
+  struct stat st;
+  fstat(fd, &st);
+  close(fd);
+  cr_assert_eq(zs_state.shm_dev, zs_dev_pack(major(st.st_dev), minor(st.st_dev)));
+  cr_assert_neq(zs_state.shm_dev, 0);
+}
+
+Test(classify, anonymous) {
+  one(4 * ps, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, ZAPSHIM_KIND_ANON_PRIVATE, AN, AN, base_shift);
+  one(4 * ps, PROT_READ, MAP_SHARED | MAP_ANONYMOUS, -1, ZAPSHIM_KIND_SHMEM_SHARED, SH | AN,
+      SH | AN, base_shift);
+  /* (MAP_SHARED_VALIDATE with MAP_ANONYMOUS is EINVAL: see memfd_and_dev_shm) */
+}
+
+Test(classify, stack_heap_and_named_anon) {
+  int local = 0;
+  struct want w = {ZAPSHIM_KIND_ANON_PRIVATE, -1, -1, 0, AN, base_shift, -1};
+  struct zs_vma v;
+  cr_assert_eq(zs_vma_query((uintptr_t)&local, &v), 0);
+  cr_assert_str_eq(v.name, "[stack]");
+  expect((void *)v.start, v.end - v.start, PROT_READ | PROT_WRITE, &w);
+
+  void *res;
+  size_t res_len;
+  void *p = map_guarded(4 * ps, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, base_shift, &res, &res_len);
+  if (prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, p, 4 * ps, "zs-named") == 0) {
+    cr_assert_eq(zs_vma_query((uintptr_t)p, &v), 0);
+    cr_assert_str_eq(v.name, "[anon:zs-named]");
+    expect(p, 4 * ps, RW, &w);
+  }
+  munmap(res, res_len);
+}
+
+Test(classify, memfd_and_dev_shm) {
+  int fd = memfd_create("zs-classify", MFD_CLOEXEC);
+  cr_assert_eq(ftruncate(fd, 4 * ps), 0);
+  one(4 * ps, RW, MAP_SHARED, fd, ZAPSHIM_KIND_SHMEM_SHARED, SH, SH, base_shift);
+  one(4 * ps, RW, MAP_PRIVATE, fd, ZAPSHIM_KIND_SHMEM_PRIVATE, 0, 0, base_shift);
+  one(4 * ps, RW, MAP_SHARED_VALIDATE, fd, ZAPSHIM_KIND_SHMEM_SHARED, SH, SH, base_shift);
+  close(fd);
+
+  char path[] = "/dev/shm/zs-classify-XXXXXX";
+  fd = mkstemp(path);
+  cr_assert_geq(fd, 0);
+  cr_assert_eq(ftruncate(fd, 4 * ps), 0);
+  one(4 * ps, RW, MAP_SHARED, fd, ZAPSHIM_KIND_SHMEM_SHARED, SH, SH, base_shift);
+  one(4 * ps, PROT_READ, MAP_PRIVATE, fd, ZAPSHIM_KIND_SHMEM_PRIVATE, 0, 0, base_shift);
+  unlink(path);
+  close(fd);
+}
+
+Test(classify, ext4_file) {
+  const char *dir = NULL;
+  static const char *cands[] = {"/var/tmp", "/tmp"};
+  for (int i = 0; i < 2 && !dir; i++) {
+    struct statfs s;
+    if (statfs(cands[i], &s) == 0 && s.f_type == EXT4_MAGIC && access(cands[i], W_OK) == 0)
+      dir = cands[i];
+  }
+  zt_need(dir != NULL, "a writable ext4 directory (/var/tmp or /tmp)");
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/zs-classify-XXXXXX", dir);
+  int fd = mkstemp(path);
+  cr_assert_eq(ftruncate(fd, 4 * ps), 0);
+  one(4 * ps, RW, MAP_SHARED, fd, ZAPSHIM_KIND_FILE_SHARED, SH, SH, base_shift);
+  one(4 * ps, RW, MAP_PRIVATE, fd, ZAPSHIM_KIND_FILE_PRIVATE, 0, 0, base_shift);
+  unlink(path); /* "(deleted)" changes nothing */
+  one(4 * ps, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, ZAPSHIM_KIND_FILE_PRIVATE, 0, 0,
+      base_shift);
+  close(fd);
+}
+
+Test(classify, dev_zero) {
+  int fd = open("/dev/zero", O_RDWR | O_CLOEXEC);
+  cr_assert_geq(fd, 0);
+  /* shared: the kernel's shmem file "/dev/zero (deleted)", like shared anon */
+  one(4 * ps, RW, MAP_SHARED, fd, ZAPSHIM_KIND_SHMEM_SHARED, SH | AN | ZS_MAP_DEVZERO, SH | AN,
+      base_shift);
+  /* private: plain anonymous memory */
+  one(4 * ps, RW, MAP_PRIVATE, fd, ZAPSHIM_KIND_ANON_PRIVATE, AN | ZS_MAP_DEVZERO, AN,
+      base_shift);
+  close(fd);
+}
+
+Test(classify, sysv_shm) {
+  int id = shmget(IPC_PRIVATE, 4 * ps, IPC_CREAT | 0600);
+  cr_assert_geq(id, 0);
+  void *p = shmat(id, NULL, 0);
+  shmctl(id, IPC_RMID, NULL);
+  struct want w = {ZAPSHIM_KIND_SHMEM_SHARED, -1, -1, 0, SH | ZS_MAP_SYSV, base_shift, -1};
+  expect(p, 4 * ps, RW, &w);
+  shmdt(p);
+  id = shmget(IPC_PRIVATE, 4 * ps, IPC_CREAT | 0600);
+  p = shmat(id, NULL, SHM_RDONLY);
+  shmctl(id, IPC_RMID, NULL);
+  expect(p, 4 * ps, PROT_READ, &w);
+  shmdt(p);
+}
+
+/* hugetlbfs_mount - first hugetlbfs mount with 2 MiB pages, from /proc/mounts. */
+static const char *hugetlbfs_mount(void) {
+  static char path[PATH_MAX];
+  FILE *f = fopen("/proc/mounts", "re");
+  char line[4096];
+  const char *found = NULL;
+  while (f && !found && fgets(line, sizeof line, f)) {
+    char src[256], mnt[PATH_MAX], type[64], opts[1024];
+    if (sscanf(line, "%255s %4095s %63s %1023s", src, mnt, type, opts) != 4 ||
+        strcmp(type, "hugetlbfs") != 0)
+      continue;
+    const char *p = strstr(opts, "pagesize=");
+    if (p && strncmp(p, "pagesize=2M", 11) != 0)
+      continue;
+    snprintf(path, sizeof path, "%s", mnt);
+    found = path;
+  }
+  if (f)
+    fclose(f);
+  return found;
+}
+
+static const char *need_huge(void) {
+  const char *m = hugetlbfs_mount();
+  long free_pages = 0;
+  FILE *f = fopen("/proc/meminfo", "re");
+  char line[256];
+  while (f && fgets(line, sizeof line, f))
+    if (sscanf(line, "HugePages_Free: %ld", &free_pages) == 1)
+      break;
+  if (f)
+    fclose(f);
+  zt_need(m && free_pages >= 4,
+          "2 MiB huge pages: echo 256 > /proc/sys/vm/nr_hugepages and mount hugetlbfs");
+  return m;
+}
+
+Test(classify, hugetlbfs_file) {
+  const char *mnt = need_huge();
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/zs-classify-XXXXXX", mnt);
+  int fd = mkstemp(path);
+  cr_assert_geq(fd, 0);
+  cr_assert_eq(ftruncate(fd, 2 * MiB), 0);
+  one(2 * MiB, RW, MAP_SHARED, fd, ZAPSHIM_KIND_HUGETLB_SHARED, SH | HU, SH | HU, 21);
+  one(2 * MiB, RW, MAP_PRIVATE, fd, ZAPSHIM_KIND_HUGETLB_PRIVATE, HU, HU, 21);
+  unlink(path);
+  close(fd);
+}
+
+Test(classify, map_hugetlb_and_hugetlb_memfd) {
+  need_huge();
+  one(2 * MiB, RW, MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB, -1, ZAPSHIM_KIND_HUGETLB_SHARED,
+      SH | AN | HU, SH | AN | HU, 21);
+  one(2 * MiB, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, ZAPSHIM_KIND_HUGETLB_PRIVATE,
+      AN | HU, AN | HU, 21);
+  one(2 * MiB, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_HUGE_2MB, -1,
+      ZAPSHIM_KIND_HUGETLB_PRIVATE, AN | HU, AN | HU, 21);
+
+  int fd = memfd_create("zs-huge", MFD_CLOEXEC | MFD_HUGETLB);
+  cr_assert_geq(fd, 0);
+  cr_assert_eq(ftruncate(fd, 2 * MiB), 0);
+  one(2 * MiB, RW, MAP_SHARED, fd, ZAPSHIM_KIND_HUGETLB_SHARED, SH | HU, SH | HU, 21);
+  one(2 * MiB, PROT_READ, MAP_PRIVATE, fd, ZAPSHIM_KIND_HUGETLB_PRIVATE, HU, HU, 21);
+  close(fd);
+
+  int id = shmget(IPC_PRIVATE, 2 * MiB, IPC_CREAT | SHM_HUGETLB | 0600);
+  cr_assert_geq(id, 0, "shmget SHM_HUGETLB: %s", strerror(errno));
+  void *p = shmat(id, NULL, 0);
+  shmctl(id, IPC_RMID, NULL);
+  struct want w = {ZAPSHIM_KIND_HUGETLB_SHARED, -1, -1, 0, SH | HU | ZS_MAP_SYSV, 21, -1};
+  expect(p, 2 * MiB, RW, &w);
+  shmdt(p);
+}
+
+/* Without a known default huge page size the maps path cannot size an
+ * internal hugetlb mapping: UNKNOWN, never a guess. */
+Test(classify, maps_path_without_default_huge_size) {
+  need_huge();
+  void *p = map(2 * MiB, RW, MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB, -1);
+  zs_state.default_huge_size = 0;
+  struct want w = {ZAPSHIM_KIND_HUGETLB_SHARED, -1, -1, 0, SH | AN | HU, 21,
+                   ZAPSHIM_KIND_UNKNOWN};
+  expect(p, 2 * MiB, RW, &w);
+  munmap(p, 2 * MiB);
+}
+
+Test(classify, mmap_flags_only) {
+  struct zs_map m;
+  cr_assert_eq(zs_classify_mmap(MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_HUGE_1GB, -1, &m),
+               0);
+  cr_assert_eq(m.kind, ZAPSHIM_KIND_HUGETLB_PRIVATE);
+  cr_assert_eq(m.page_shift, 30);
+  cr_assert_eq(zs_classify_mmap(MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB, -1, &m), 0);
+  cr_assert_eq(m.kind, ZAPSHIM_KIND_HUGETLB_SHARED);
+  cr_assert_eq(m.page_shift, 21);
+  zs_state.default_huge_size = 0;
+  cr_assert_eq(zs_classify_mmap(MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB, -1, &m), 0);
+  cr_assert_eq(m.kind, ZAPSHIM_KIND_UNKNOWN, "no huge page size known");
+
+  /* fstat failure: its errno, UNKNOWN */
+  cr_assert_eq(zs_classify_mmap(MAP_SHARED, 1000000, &m), EBADF);
+  cr_assert_eq(m.kind, ZAPSHIM_KIND_UNKNOWN);
+
+  /* other character devices */
+  int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+  cr_assert_eq(zs_classify_mmap(MAP_SHARED, fd, &m), 0);
+  cr_assert_eq(m.kind, ZAPSHIM_KIND_OTHER);
+  close(fd);
+  /* a sysfs file (PCI resources are mapped so): device memory */
+  fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    cr_assert_eq(zs_classify_mmap(MAP_SHARED, fd, &m), 0);
+    cr_assert_eq(m.kind, ZAPSHIM_KIND_OTHER);
+    close(fd);
+  }
+}
+
+/* vma - a synthetic kernel view. */
+static struct zs_vma vma(uint32_t flags, uint64_t ino, dev_t dev, uint64_t page_size,
+                         const char *name) {
+  struct zs_vma v;
+  memset(&v, 0, sizeof v);
+  v.start = 0x100000;
+  v.end = 0x200000;
+  v.flags = flags;
+  v.ino = ino;
+  v.dev_major = major(dev);
+  v.dev_minor = minor(dev);
+  v.page_size = page_size;
+  snprintf(v.name, sizeof v.name, "%s", name);
+  return v;
+}
+
+static int kind_of(struct zs_vma v) {
+  struct zs_map m;
+  zs_classify_vma(&v, &m);
+  return m.kind;
+}
+
+Test(classify, vma_never_guesses) {
+  struct stat st;
+  uint32_t R = ZS_VMA_READ, S = ZS_VMA_SHARED;
+  /* shared without a file: not something a kernel shows */
+  cr_assert_eq(kind_of(vma(R | S, 0, 0, ps, "")), ZAPSHIM_KIND_UNKNOWN);
+  cr_assert_eq(kind_of(vma(R, 0, 0, ps, "[heap]")), ZAPSHIM_KIND_ANON_PRIVATE);
+  cr_assert_eq(kind_of(vma(R, 0, 0, 0, "[anon:x]")), ZAPSHIM_KIND_ANON_PRIVATE);
+  /* other anon inodes (io_uring rings, perf buffers, dma-buf) */
+  cr_assert_eq(kind_of(vma(R | S, 42, makedev(0, 15), ps, "anon_inode:[io_uring]")),
+               ZAPSHIM_KIND_UNKNOWN);
+  cr_assert_eq(kind_of(vma(R | S, 42, makedev(0, 15), 0, "/dmabuf:")), ZAPSHIM_KIND_UNKNOWN);
+  /* a device node */
+  cr_assert_eq(stat("/dev/null", &st), 0);
+  cr_assert_eq(kind_of(vma(R | S, st.st_ino, st.st_dev, ps, "/dev/null")), ZAPSHIM_KIND_OTHER);
+  cr_assert_eq(kind_of(vma(R | S, st.st_ino, st.st_dev, 0, "/dev/null")), ZAPSHIM_KIND_OTHER);
+  /* a sysfs file */
+  if (stat("/sys/kernel/mm", &st) == 0)
+    cr_assert_eq(kind_of(vma(R | S, 77, st.st_dev, ps, "/sys/bus/pci/devices/x/resource0")),
+                 ZAPSHIM_KIND_OTHER);
+  /* a file on ext4 that has no name: cannot be confirmed */
+  cr_assert_eq(stat("/", &st), 0);
+  cr_assert_eq(kind_of(vma(R | S, 12, st.st_dev, ps, "")), ZAPSHIM_KIND_UNKNOWN);
+  cr_assert_eq(kind_of(vma(R | S, 12, st.st_dev, ps, "/x")), ZAPSHIM_KIND_FILE_SHARED);
+  /* a device that is not mounted, with a path-like name, maps path */
+  cr_assert_eq(kind_of(vma(R | S, 12, makedev(4095, 7), 0, "/x")), ZAPSHIM_KIND_UNKNOWN);
+  /* 1 GiB pages */
+  struct zs_map m;
+  struct zs_vma v = vma(R, 5, makedev(0, 99), 1UL << 30, "/anon_hugepage (deleted)");
+  zs_classify_vma(&v, &m);
+  cr_assert_eq(m.kind, ZAPSHIM_KIND_HUGETLB_PRIVATE);
+  cr_assert_eq(m.page_shift, 30);
+  /* the guest_memfd name */
+  cr_assert_eq(kind_of(vma(R | S, 5, makedev(0, 16), ps, ZS_GMEM_NAME)),
+               ZAPSHIM_KIND_GUEST_MEMFD);
+}
+
+/* KVM guest_memfd, mmap-able since 6.18: KVM_CREATE_VM (type 0, else
+ * KVM_X86_SW_PROTECTED_VM), KVM_CREATE_GUEST_MEMFD with
+ * GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED, mmap MAP_SHARED. */
+struct zt_kvm_create_guest_memfd {
+  uint64_t size;
+  uint64_t flags;
+  uint64_t reserved[6];
+};
+#define ZT_KVM_CREATE_VM _IO(0xAE, 0x01)
+#define ZT_KVM_CREATE_GUEST_MEMFD _IOWR(0xAE, 0xd4, struct zt_kvm_create_guest_memfd)
+#define ZT_GUEST_MEMFD_FLAG_MMAP (1ULL << 0)
+#define ZT_GUEST_MEMFD_FLAG_INIT_SHARED (1ULL << 1)
+
+Test(classify, guest_memfd) {
+  int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+  if (kvm < 0)
+    cr_skip_test("no /dev/kvm (%s): guest_memfd cannot be made", strerror(errno));
+  int vm = -1, gfd = -1;
+  for (int type = 0; type <= 1 && gfd < 0; type++) {
+    vm = ioctl(kvm, ZT_KVM_CREATE_VM, type);
+    if (vm < 0)
+      continue;
+    struct zt_kvm_create_guest_memfd g = {
+        .size = 4 * MiB, .flags = ZT_GUEST_MEMFD_FLAG_MMAP | ZT_GUEST_MEMFD_FLAG_INIT_SHARED};
+    gfd = ioctl(vm, ZT_KVM_CREATE_GUEST_MEMFD, &g);
+    if (gfd < 0)
+      close(vm);
+  }
+  if (gfd < 0)
+    cr_skip_test("KVM_CREATE_GUEST_MEMFD with MMAP|INIT_SHARED: %s", strerror(errno));
+  void *p = mmap(NULL, 4 * MiB, RW, MAP_SHARED, gfd, 0);
+  if (p == MAP_FAILED)
+    cr_skip_test("mmap of guest_memfd: %s", strerror(errno));
+  memset(p, 0xab, ps);
+  struct want w = {ZAPSHIM_KIND_GUEST_MEMFD, MAP_SHARED, gfd, SH, SH, base_shift, -1};
+  expect(p, 4 * MiB, RW, &w);
+  munmap(p, 4 * MiB);
+  close(gfd);
+  close(vm);
+  close(kvm);
+}
