@@ -153,11 +153,8 @@ int zs_classify_mmap(int mmap_flags, int fd, struct zs_map *m) {
   }
 
   struct statfs sfs;
-  if (fstatfs(fd, &sfs) != 0) {
-    int e = errno;
-    m->flags &= (uint8_t)~ZS_MAP_ANON;
-    return e;
-  }
+  if (fstatfs(fd, &sfs) != 0)
+    return errno;
   m->dev = zs_dev_pack(major(st.st_dev), minor(st.st_dev));
   m->ino = (uint64_t)st.st_ino;
   unsigned long magic = (unsigned long)(uint32_t)sfs.f_type;
@@ -204,7 +201,8 @@ static bool zs_name_device(const struct zs_vma *v, dev_t *rdev) {
 /*
  * See classify.h.  The kernel's facts, in order: the guest_memfd name; a
  * huge kernel page size; no inode (anonymous private memory: heap, stack,
- * [anon:...], private /dev/zero before 6.x); the internal shmem device
+ * [anon:...], private /dev/zero before 6.x; other [names] are the kernel's
+ * special mappings: OTHER); the internal shmem device
  * (shared anon, memfd, SysV, shared /dev/zero); the filesystem of the
  * device (mountinfo + statfs), where a device node is OTHER except the
  * private /dev/zero of newer kernels (ANON_PRIVATE).  Internal hugetlb mounts are not in mountinfo: on
@@ -249,11 +247,19 @@ void zs_classify_vma(const struct zs_vma *v, struct zs_map *m) {
     return;
   }
   if (v->ino == 0) {
-    /* No file: anonymous memory.  A shared VMA always has a shmem file, so
-     * a shared one without an inode is not something we can name. */
-    if (!shared) {
+    /* No file: anonymous memory, or one of the kernel's special mappings
+     * ([vdso], [vvar], [uprobes], [sigpage]...), which are not.  A shared
+     * VMA always has a shmem file, so a shared one without an inode is not
+     * something we can name. */
+    if (shared)
+      return;
+    const char *n = v->name;
+    if (!n[0] || strcmp(n, "[heap]") == 0 || strcmp(n, "[stack]") == 0 ||
+        zs_starts(n, "[stack:") || zs_starts(n, "[anon:")) {
       m->flags |= ZS_MAP_ANON;
       m->kind = ZAPSHIM_KIND_ANON_PRIVATE;
+    } else if (n[0] == '[') {
+      m->kind = ZAPSHIM_KIND_OTHER;
     }
     return;
   }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/ioctl.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
@@ -191,6 +192,23 @@ Test(classify, stack_heap_and_named_anon) {
     expect(p, 4 * ps, RW, &w);
   }
   munmap(res, res_len);
+}
+
+/* The vDSO is a kernel special mapping, not anonymous memory. */
+Test(classify, vdso_is_other) {
+  uintptr_t vdso = (uintptr_t)getauxval(AT_SYSINFO_EHDR);
+  if (!vdso)
+    cr_skip_test("no vDSO");
+  for (int pmq = 1; pmq >= 0; pmq--) {
+    struct zs_vma v;
+    struct zs_map m;
+    zs_state.caps.procmap_query = pmq;
+    cr_assert_eq(zs_vma_query(vdso, &v), 0);
+    cr_assert_str_eq(v.name, "[vdso]");
+    zs_classify_vma(&v, &m);
+    cr_assert_eq(m.kind, ZAPSHIM_KIND_OTHER, "%s: %s", pmq ? "PROCMAP_QUERY" : "maps",
+                 kname(m.kind));
+  }
 }
 
 Test(classify, memfd_and_dev_shm) {
@@ -406,6 +424,10 @@ Test(classify, vma_never_guesses) {
   cr_assert_eq(kind_of(vma(R | S, 0, 0, ps, "")), ZAPSHIM_KIND_UNKNOWN);
   cr_assert_eq(kind_of(vma(R, 0, 0, ps, "[heap]")), ZAPSHIM_KIND_ANON_PRIVATE);
   cr_assert_eq(kind_of(vma(R, 0, 0, 0, "[anon:x]")), ZAPSHIM_KIND_ANON_PRIVATE);
+  cr_assert_eq(kind_of(vma(R, 0, 0, ps, "")), ZAPSHIM_KIND_ANON_PRIVATE);
+  cr_assert_eq(kind_of(vma(R, 0, 0, ps, "[stack:123]")), ZAPSHIM_KIND_ANON_PRIVATE);
+  cr_assert_eq(kind_of(vma(R | ZS_VMA_EXEC, 0, 0, ps, "[uprobes]")), ZAPSHIM_KIND_OTHER);
+  cr_assert_eq(kind_of(vma(R, 0, 0, ps, "something")), ZAPSHIM_KIND_UNKNOWN);
   /* other anon inodes (io_uring rings, perf buffers, dma-buf) */
   cr_assert_eq(kind_of(vma(R | S, 42, makedev(0, 15), ps, "anon_inode:[io_uring]")),
                ZAPSHIM_KIND_UNKNOWN);
