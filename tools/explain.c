@@ -1,0 +1,156 @@
+/*
+ * explain.c - zapshim --explain PID: every mapping of a running process,
+ * its memory kind (classified as the core classifies a VMA it did not see
+ * mapped), the call zapshim uses to zap it, and a warning where a plain
+ * madvise(MADV_DONTNEED) would not free it.  Needs no shim in the process.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "classify.h"
+#include "policy.h"
+#include "procmaps.h"
+#include "state.h"
+#include "tool.h"
+#include "zapshim.h"
+
+/* warning_for - what goes wrong with a plain MADV_DONTNEED on this kind
+ * under caps, or NULL if it zaps (or must not: persistent data). */
+static const char *warning_for(int kind, const struct zs_caps *caps) {
+  switch (kind) {
+  case ZAPSHIM_KIND_SHMEM_SHARED:
+    return "plain MADV_DONTNEED returns 0 but keeps the data and frees nothing (shmem)";
+  case ZAPSHIM_KIND_HUGETLB_SHARED:
+    return "plain MADV_DONTNEED returns 0 but keeps the data; huge pages stay allocated";
+  case ZAPSHIM_KIND_GUEST_MEMFD:
+    return "plain MADV_DONTNEED returns 0 but keeps the data and frees nothing (guest_memfd)";
+  case ZAPSHIM_KIND_HUGETLB_PRIVATE:
+    return caps->hugetlb_dontneed ? NULL
+                                  : "plain MADV_DONTNEED fails with EINVAL on hugetlb before 5.18";
+  default:
+    return NULL;
+  }
+}
+
+/* note_for - a milder remark for kinds a plain DONTNEED only half frees. */
+static const char *note_for(int kind) {
+  if (kind == ZAPSHIM_KIND_SHMEM_PRIVATE)
+    return "plain MADV_DONTNEED drops the private copies only; the file's pages stay";
+  return NULL;
+}
+
+/* call_for - the call zapshim makes when the program asks MADV_DONTNEED. */
+static const char *call_for(int kind, const struct zs_caps *caps) {
+  enum zs_action a = zs_policy_action(kind, MADV_DONTNEED, caps);
+  if (a != ZS_ACT_ASKED)
+    return zs_action_name(a);
+  switch (kind) {
+  case ZAPSHIM_KIND_ANON_PRIVATE:
+  case ZAPSHIM_KIND_FILE_PRIVATE: return "MADV_DONTNEED";
+  case ZAPSHIM_KIND_FILE_SHARED: return "MADV_DONTNEED (data persists)";
+  case ZAPSHIM_KIND_OTHER: return "- (left alone)";
+  default: return "as asked (unknown)";
+  }
+}
+
+/* human - size in B/K/M/G into buf (7 chars). */
+static const char *human(unsigned long long v, char *buf, size_t len) {
+  const char *u = "BKMGT";
+  double d = (double)v;
+  while (d >= 1024 && u[1]) {
+    d /= 1024;
+    u++;
+  }
+  snprintf(buf, len, d < 10 && *u != 'B' ? "%.1f%c" : "%.0f%c", d, *u);
+  return buf;
+}
+
+/* comm_of - the process's command name into buf ("?" if unreadable). */
+static void comm_of(pid_t pid, char *buf, size_t len) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+  FILE *f = fopen(path, "re");
+  snprintf(buf, len, "?");
+  if (f) {
+    if (fgets(buf, (int)len, f))
+      buf[strcspn(buf, "\n")] = 0;
+    fclose(f);
+  }
+}
+
+/* shim_in - the name of a libzapshim.so* mapping of the process, or NULL. */
+static const char *shim_in(const struct zs_vma *v, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    const char *b = strrchr(v[i].name, '/');
+    if (b && strncmp(b + 1, "libzapshim.so", 13) == 0)
+      return v[i].name;
+  }
+  return NULL;
+}
+
+/* zt_explain - see tool.h. */
+int zt_explain(const struct zt_opts *o, pid_t pid) {
+  (void)o;
+  struct zs_vma *v = NULL;
+  size_t n = 0;
+  const char *source = "";
+  const struct zs_caps *caps = &zs_state.caps;
+  int e = zt_procmaps_read(pid, caps->procmap_query, &v, &n, &source);
+  if (e) {
+    fprintf(stderr, "zapshim: cannot read the mappings of process %d: %s\n", (int)pid,
+            e == ESRCH ? "no such process" : strerror(e));
+    return 1;
+  }
+  char comm[64], sz[16];
+  comm_of(pid, comm, sizeof comm);
+  printf("zapshim %s: process %d (%s), %zu mappings via %s; policy for Linux %u.%u\n",
+         ZAPSHIM_VERSION_STRING, (int)pid, comm, n, source, ZS_KVER_MAJOR(caps->version),
+         ZS_KVER_MINOR(caps->version));
+  const char *shim = shim_in(v, n);
+  if (shim)
+    printf("zapshim is loaded in it (%s): its MADV_DONTNEED/MADV_REMOVE get the calls below.\n",
+           shim);
+  else
+    printf("zapshim is NOT loaded in it: its madvise calls go to the kernel unchanged.\n");
+  printf("\n%-33s %6s %-4s %-15s %-26s %s\n", "range", "size", "perm", "kind", "zapshim uses",
+         "name");
+
+  unsigned long long bytes[ZAPSHIM_KIND_COUNT] = {0};
+  unsigned counts[ZAPSHIM_KIND_COUNT] = {0};
+  unsigned long long warn_bytes = 0;
+  unsigned warns = 0;
+  for (size_t i = 0; i < n; i++) {
+    struct zs_map m;
+    zs_classify_vma(&v[i], &m);
+    char perm[5] = {v[i].flags & ZS_VMA_READ ? 'r' : '-', v[i].flags & ZS_VMA_WRITE ? 'w' : '-',
+                    v[i].flags & ZS_VMA_EXEC ? 'x' : '-', v[i].flags & ZS_VMA_SHARED ? 's' : 'p',
+                    0};
+    unsigned long long len = (unsigned long long)(v[i].end - v[i].start);
+    bytes[m.kind] += len;
+    counts[m.kind]++;
+    printf("%016lx-%016lx %6s %-4s %-15s %-26s %s\n", (unsigned long)v[i].start,
+           (unsigned long)v[i].end, human(len, sz, sizeof sz), perm, zapshim_kind_name(m.kind),
+           call_for(m.kind, caps), v[i].name);
+    const char *w = warning_for(m.kind, caps), *note = note_for(m.kind);
+    if (w) {
+      printf("  WARNING: %s\n", w);
+      warns++;
+      warn_bytes += len;
+    } else if (note) {
+      printf("  note: %s\n", note);
+    }
+  }
+  printf("\nsummary:");
+  for (int k = 0; k < ZAPSHIM_KIND_COUNT; k++)
+    if (counts[k])
+      printf(" %s %u (%s);", zapshim_kind_name(k), counts[k], human(bytes[k], sz, sizeof sz));
+  printf("\n%u mapping(s), %s, that a plain madvise(MADV_DONTNEED) would not zap%s\n", warns,
+         human(warn_bytes, sz, sizeof sz),
+         warns && !shim ? ": run the program under zapshim" : "");
+  free(v);
+  return 0;
+}
