@@ -1,0 +1,49 @@
+/*
+ * explain_target.c - a process for the --explain test: maps a shared
+ * memfd, a private anonymous region and (if a hugetlbfs directory is given
+ * as argv[1]) a shared hugetlbfs file, prints "KIND START" per mapping,
+ * then waits until its stdin closes.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define LEN ((size_t)4 << 20)
+
+/* map_or_die - mmap read-write; exits 2 on failure. Returns the address. */
+static char *map_or_die(int flags, int fd) {
+  char *p = mmap(NULL, LEN, PROT_READ | PROT_WRITE, flags, fd, 0);
+  if (p == MAP_FAILED) {
+    perror("mmap");
+    _exit(2);
+  }
+  memset(p, 0xAB, LEN);
+  return p;
+}
+
+/* main - map, report, wait for EOF on stdin; returns 0 (2 on failure). */
+int main(int argc, char **argv) {
+  int mfd = memfd_create("zt-explain", MFD_CLOEXEC);
+  if (mfd < 0 || ftruncate(mfd, (off_t)LEN) != 0)
+    return 2;
+  printf("memfd %lx\n", (unsigned long)map_or_die(MAP_SHARED, mfd));
+  printf("anon %lx\n", (unsigned long)map_or_die(MAP_PRIVATE | MAP_ANONYMOUS, -1));
+  if (argc > 1) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/zt-explain.%d", argv[1], (int)getpid());
+    int hfd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (hfd < 0 || ftruncate(hfd, (off_t)LEN) != 0)
+      return 2;
+    printf("hugetlbfs %lx %s\n", (unsigned long)map_or_die(MAP_SHARED, hfd), path);
+    unlink(path);
+  }
+  printf("ready\n");
+  fflush(stdout);
+  char c;
+  while (read(0, &c, 1) > 0)
+    ;
+  return 0;
+}
