@@ -78,7 +78,8 @@ static size_t parse_size(const char *s) {
 }
 
 /* find_hugetlbfs - the mount point of a hugetlbfs of page size huge (its
- * pagesize= option, or none: the default size) into dir; true if found. */
+ * pagesize= option, or none: the default size) into dir, a writable one
+ * if there is; true if a writable one was found. */
 static bool find_hugetlbfs(size_t huge, char *dir, size_t len) {
   FILE *f = fopen("/proc/mounts", "re");
   char line[4096], mnt[PATH_MAX], type[64], opts[2048];
@@ -97,9 +98,9 @@ static bool find_hugetlbfs(size_t huge, char *dir, size_t len) {
         *comma = 0;
       size = parse_size(ps + 9);
     }
-    if (size == huge && access(mnt, W_OK) == 0) {
-      snprintf(dir, len, "%s", mnt);
-      found = true;
+    if (size == huge && (!found || access(mnt, W_OK) == 0)) {
+      snprintf(dir, len, "%s", mnt); /* a writable one wins */
+      found = access(mnt, W_OK) == 0;
     }
   }
   fclose(f);
@@ -200,6 +201,11 @@ static const char *untestable(const struct zt_probe_env *env, const struct zt_ki
     snprintf(fix, sizeof fix, "echo 256 > /sys/kernel/mm/hugepages/hugepages-%zukB/nr_hugepages",
              env->huge_size >> 10);
     *how = fix;
+    return why;
+  }
+  if (k->backing == ZT_B_HUGETLBFS && env->huge_dir[0] && access(env->huge_dir, W_OK) != 0) {
+    snprintf(why, sizeof why, "hugetlbfs at %.100s is not writable by this user", env->huge_dir);
+    *how = "run as root, or mount hugetlbfs with uid=, gid= and mode= options for this user";
     return why;
   }
   if (k->backing == ZT_B_HUGETLBFS && !env->huge_dir[0]) {
