@@ -1,1 +1,247 @@
-/* placeholder: being written */
+/*
+ * fdkeep.c - the table of descriptors the shim keeps for later zaps.
+ *
+ * A fixed table of slots {fd, dev, ino, refs}; a slot is in use while refs
+ * > 0.  One slot per file (dev, ino).  Kept descriptors are O_CLOEXEC and
+ * sit at a high number (just under the RLIMIT_NOFILE soft limit), never at
+ * a number the program would get from open() or dup().
+ *
+ * The table's mutex guards table updates only.  Inside it the code calls
+ * nothing but fstat, which no one interposes; dup, open and close happen
+ * outside it.  The program may close or dup2 over a kept number behind our
+ * back: every use re-checks with fstat that the number still names the
+ * file, and a number that no longer does is never closed by the shim (it is
+ * the program's now).  Every public function leaves errno as it found it.
+ */
+#include "fdkeep.h"
+#include "registry.h"
+#include "sys.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#define ZS_FDKEEP_SLOTS 256
+#define ZS_FDKEEP_MARGIN 64   /* kept numbers live in the top 64 below the limit */
+#define ZS_FDKEEP_RLIM_CAP (1u << 20)
+
+struct zs_kept {
+  int fd;
+  uint32_t dev;
+  uint64_t ino;
+  uint32_t refs; /* 0: the slot is free */
+};
+
+static struct zs_kept zs_table[ZS_FDKEEP_SLOTS];
+static pthread_mutex_t zs_table_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* names - 1 if fd is open and is the file (dev, ino), else 0. */
+static int names(int fd, uint32_t dev, uint64_t ino) {
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0)
+    return 0;
+  return zs_dev_pack(major(st.st_dev), minor(st.st_dev)) == dev && (uint64_t)st.st_ino == ino;
+}
+
+/*
+ * high_fd - the lowest number a kept descriptor may take: the soft
+ * RLIMIT_NOFILE (capped at 2^20) minus ZS_FDKEEP_MARGIN, but no lower than
+ * half of it, and at least 3.
+ */
+static int high_fd(void) {
+  struct rlimit rl;
+  rlim_t cur = ZS_FDKEEP_RLIM_CAP;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < cur)
+    cur = rl.rlim_cur;
+  rlim_t h = cur / 2;
+  if (cur > ZS_FDKEEP_MARGIN && cur - ZS_FDKEEP_MARGIN > h)
+    h = cur - ZS_FDKEEP_MARGIN;
+  return h < 3 ? 3 : (int)h;
+}
+
+/* find_locked - the in-use slot for (dev, ino), or -1. Table lock held. */
+static int find_locked(uint32_t dev, uint64_t ino) {
+  for (int s = 0; s < ZS_FDKEEP_SLOTS; s++)
+    if (zs_table[s].refs > 0 && zs_table[s].dev == dev && zs_table[s].ino == ino)
+      return s;
+  return -1;
+}
+
+/*
+ * ref_existing - if a slot keeps (dev, ino) and its number still names that
+ * file, take a reference on it and return it; else -1.
+ */
+static int ref_existing(uint32_t dev, uint64_t ino) {
+  pthread_mutex_lock(&zs_table_lock);
+  int s = find_locked(dev, ino);
+  if (s >= 0 && names(zs_table[s].fd, dev, ino))
+    zs_table[s].refs++;
+  else
+    s = -1;
+  pthread_mutex_unlock(&zs_table_lock);
+  return s;
+}
+
+/*
+ * adopt - put hfd, a high descriptor confirmed to name (dev, ino), in the
+ * table with one reference.  If a slot has the file already (another thread
+ * got there first) hfd is closed and that slot referenced; if that slot's
+ * number no longer names the file, hfd replaces it (the old number is the
+ * program's: left open).  Returns the slot, or -ENOSPC (hfd closed).
+ */
+static int adopt(int hfd, uint32_t dev, uint64_t ino) {
+  int extra = -1, s;
+  pthread_mutex_lock(&zs_table_lock);
+  s = find_locked(dev, ino);
+  if (s >= 0) {
+    if (names(zs_table[s].fd, dev, ino))
+      extra = hfd;
+    else
+      zs_table[s].fd = hfd;
+    zs_table[s].refs++;
+  } else {
+    for (s = 0; s < ZS_FDKEEP_SLOTS && zs_table[s].refs > 0; s++)
+      ;
+    if (s < ZS_FDKEEP_SLOTS) {
+      zs_table[s] = (struct zs_kept){.fd = hfd, .dev = dev, .ino = ino, .refs = 1};
+    } else {
+      extra = hfd;
+      s = -ENOSPC;
+    }
+  }
+  pthread_mutex_unlock(&zs_table_lock);
+  if (extra >= 0)
+    zs_sys_close(extra);
+  return s;
+}
+
+/*
+ * keep_high - duplicate fd at a high number (see high_fd) and keep it for
+ * (dev, ino).  Returns the slot, or -errno: EMFILE / EINVAL if no high
+ * number is free (never falls back to a low one), ESTALE if fd is not the
+ * file (dev, ino), ENOSPC if the table is full.
+ */
+static int keep_high(int fd, uint32_t dev, uint64_t ino) {
+  int hfd = fcntl(fd, F_DUPFD_CLOEXEC, high_fd());
+  if (hfd < 0)
+    return -errno;
+  if (!names(hfd, dev, ino)) {
+    zs_sys_close(hfd);
+    return -ESTALE;
+  }
+  return adopt(hfd, dev, ino);
+}
+
+/*
+ * zs_fdkeep_get - the slot keeping (dev, ino), taking one reference;
+ * duplicates fd at a high number when no slot has that file (or the slot's
+ * number was taken over by the program).  Returns the slot, or -errno
+ * (EINVAL: bad fd or unknown dev/ino; plus those of keep_high).
+ */
+int zs_fdkeep_get(int fd, uint32_t dev, uint64_t ino) {
+  int saved = errno, s;
+  if (fd < 0 || dev == 0 || ino == 0)
+    s = -EINVAL;
+  else if ((s = ref_existing(dev, ino)) < 0)
+    s = keep_high(fd, dev, ino);
+  errno = saved;
+  return s;
+}
+
+/*
+ * zs_fdkeep_open_path - like zs_fdkeep_get for a path: a slot already
+ * keeping (dev, ino) is referenced without opening anything; otherwise path
+ * is opened O_RDWR|O_CLOEXEC, checked to be (dev, ino), moved to a high
+ * number and the low one closed.  Returns the slot or -errno (ESTALE if the
+ * path is another file, EINVAL if dev or ino is unknown).
+ */
+int zs_fdkeep_open_path(const char *path, uint32_t dev, uint64_t ino) {
+  int saved = errno, s;
+  if (path == NULL || dev == 0 || ino == 0) {
+    s = -EINVAL;
+  } else if ((s = ref_existing(dev, ino)) < 0) {
+    int lfd = open(path, O_RDWR | O_CLOEXEC);
+    if (lfd < 0) {
+      s = -errno;
+    } else {
+      s = keep_high(lfd, dev, ino);
+      zs_sys_close(lfd);
+    }
+  }
+  errno = saved;
+  return s;
+}
+
+/* zs_fdkeep_ref - one more user of an in-use slot; others are ignored. */
+void zs_fdkeep_ref(int slot) {
+  if (slot < 0 || slot >= ZS_FDKEEP_SLOTS)
+    return;
+  pthread_mutex_lock(&zs_table_lock);
+  if (zs_table[slot].refs > 0)
+    zs_table[slot].refs++;
+  pthread_mutex_unlock(&zs_table_lock);
+}
+
+/*
+ * zs_fdkeep_unref - one fewer user of a slot; the last one frees the slot
+ * and closes its descriptor, unless the number no longer names the file
+ * (then it is the program's and stays open).  Free or bad slots are ignored.
+ */
+void zs_fdkeep_unref(int slot) {
+  if (slot < 0 || slot >= ZS_FDKEEP_SLOTS)
+    return;
+  int saved = errno, fd = -1;
+  struct zs_kept k = {0};
+  pthread_mutex_lock(&zs_table_lock);
+  if (zs_table[slot].refs > 0 && --zs_table[slot].refs == 0) {
+    k = zs_table[slot];
+    fd = k.fd;
+    zs_table[slot].fd = -1;
+  }
+  pthread_mutex_unlock(&zs_table_lock);
+  if (fd >= 0 && names(fd, k.dev, k.ino))
+    zs_sys_close(fd);
+  errno = saved;
+}
+
+/*
+ * zs_fdkeep_fd - the descriptor of an in-use slot if fstat confirms it
+ * still names (dev, ino); else -1.
+ */
+int zs_fdkeep_fd(int slot, uint32_t dev, uint64_t ino) {
+  if (slot < 0 || slot >= ZS_FDKEEP_SLOTS)
+    return -1;
+  int saved = errno, fd = -1;
+  pthread_mutex_lock(&zs_table_lock);
+  if (zs_table[slot].refs > 0 && zs_table[slot].dev == dev && zs_table[slot].ino == ino)
+    fd = zs_table[slot].fd;
+  pthread_mutex_unlock(&zs_table_lock);
+  if (!names(fd, dev, ino))
+    fd = -1;
+  errno = saved;
+  return fd;
+}
+
+/* zs_fdkeep_owns - 1 if an in-use slot keeps the number fd, else 0. */
+int zs_fdkeep_owns(int fd) {
+  int owned = 0;
+  if (fd < 0)
+    return 0;
+  pthread_mutex_lock(&zs_table_lock);
+  for (int s = 0; s < ZS_FDKEEP_SLOTS && !owned; s++)
+    owned = zs_table[s].refs > 0 && zs_table[s].fd == fd;
+  pthread_mutex_unlock(&zs_table_lock);
+  return owned;
+}
+
+/*
+ * zs_fdkeep_reset_after_fork - in a fork child, make the table lock free
+ * again (a thread that no longer exists may have held it).  The slots stay:
+ * the child inherited the descriptors.
+ */
+void zs_fdkeep_reset_after_fork(void) {
+  pthread_mutex_init(&zs_table_lock, NULL);
+}

@@ -43,4 +43,11 @@ int zs_fdkeep_fd(int slot, uint32_t dev, uint64_t ino);
 /* zs_fdkeep_owns - 1 if fd is one of the shim's kept descriptors. */
 int zs_fdkeep_owns(int fd);
 
+/*
+ * zs_fdkeep_reset_after_fork - reinitialise the table's lock in a fork
+ * child (the slots stay: the child inherited the descriptors).  Called by
+ * zs_registry_reset_after_fork, so a fork handler need not call it itself.
+ */
+void zs_fdkeep_reset_after_fork(void);
+
 #endif
