@@ -1,1 +1,349 @@
-/* placeholder: being written */
+/*
+ * registry.c - the shadow registry: an AVL tree of struct zs_map, keyed by
+ * start address, whose nodes live in a pool of raw anonymous chunks.
+ *
+ * Nodes refer to each other by 24-bit pool index, not by pointer, so a node
+ * is the 48-byte entry plus 8 bytes of links and height: 56 bytes.  Index 0
+ * is reserved as "no node".  Chunks come from zs_sys_storage() on demand and
+ * are never given back; freed nodes go on a free list threaded through their
+ * left link.  Nothing here allocates with malloc, prints, or takes a lock:
+ * the caller holds the registry lock (zs_registry_rdlock / wrlock).
+ *
+ * Recursion is bounded by the tree height (at most ~1.44 log2 of the node
+ * count: under 35 for the largest pool).
+ */
+#include "registry.h"
+#include "fdkeep.h"
+#include "sys.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sys/mman.h>
+
+#define ZS_CHUNK_NODES 16384u /* nodes per chunk: 917504 bytes, 224 pages */
+#define ZS_MAX_CHUNKS 256u    /* so at most 4194303 entries (index 0 unused) */
+#define ZS_NIL 0u
+
+struct zs_node {
+  struct zs_map m;
+  uint64_t left : 24;  /* index of the subtree of smaller starts, or ZS_NIL */
+  uint64_t right : 24; /* index of the subtree of larger starts, or ZS_NIL */
+  uint64_t height : 8; /* 1 for a leaf */
+  uint64_t unused : 8;
+};
+
+_Static_assert(sizeof(struct zs_node) <= 64, "registry memory per mapping must stay <= 64 bytes");
+_Static_assert(sizeof(struct zs_node) == 56, "node layout: 48-byte zs_map + 8 bytes of links");
+_Static_assert((uint64_t)ZS_CHUNK_NODES * ZS_MAX_CHUNKS <= (1u << 24),
+               "node indices must fit the 24-bit links");
+
+static pthread_rwlock_t zs_reg_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+static struct zs_node *zs_chunks[ZS_MAX_CHUNKS];
+static uint32_t zs_nchunks;       /* chunks mapped so far */
+static uint32_t zs_fresh = 1;     /* next never-used index (0 is reserved) */
+static uint32_t zs_free_head;     /* free list through .left, ZS_NIL if empty */
+static uint32_t zs_root;          /* root of the tree, ZS_NIL if empty */
+static size_t zs_count;           /* entries in the tree */
+
+/* node - the node of index i (i != ZS_NIL and allocated). */
+static inline struct zs_node *node(uint32_t i) {
+  return &zs_chunks[i / ZS_CHUNK_NODES][i % ZS_CHUNK_NODES];
+}
+
+/*
+ * node_alloc - a node off the free list, or a never-used one, mapping a new
+ * chunk if the mapped ones are used up.  Returns its index with links and
+ * height cleared, or ZS_NIL if the pool is full or no chunk could be mapped.
+ */
+static uint32_t node_alloc(void) {
+  uint32_t i;
+  if (zs_free_head != ZS_NIL) {
+    i = zs_free_head;
+    zs_free_head = (uint32_t)node(i)->left;
+  } else {
+    if (zs_fresh >= zs_nchunks * ZS_CHUNK_NODES) {
+      if (zs_nchunks == ZS_MAX_CHUNKS)
+        return ZS_NIL;
+      void *c = zs_sys_storage(ZS_CHUNK_NODES * sizeof(struct zs_node));
+      if (c == NULL || c == MAP_FAILED)
+        return ZS_NIL;
+      zs_chunks[zs_nchunks++] = c;
+    }
+    i = zs_fresh++;
+  }
+  struct zs_node *n = node(i);
+  n->left = ZS_NIL;
+  n->right = ZS_NIL;
+  n->height = 1;
+  return i;
+}
+
+/* node_free - put node i back on the free list. */
+static void node_free(uint32_t i) {
+  node(i)->left = zs_free_head;
+  zs_free_head = i;
+}
+
+/* height - the height of subtree t, 0 for ZS_NIL. */
+static unsigned height(uint32_t t) {
+  return t == ZS_NIL ? 0 : (unsigned)node(t)->height;
+}
+
+/* fix_height - recompute t's height from its children's. */
+static void fix_height(uint32_t t) {
+  unsigned l = height((uint32_t)node(t)->left), r = height((uint32_t)node(t)->right);
+  node(t)->height = 1 + (l > r ? l : r);
+}
+
+/* rotate_right - lift t's left child above t. Returns the new subtree root. */
+static uint32_t rotate_right(uint32_t t) {
+  uint32_t l = (uint32_t)node(t)->left;
+  node(t)->left = node(l)->right;
+  node(l)->right = t;
+  fix_height(t);
+  fix_height(l);
+  return l;
+}
+
+/* rotate_left - lift t's right child above t. Returns the new subtree root. */
+static uint32_t rotate_left(uint32_t t) {
+  uint32_t r = (uint32_t)node(t)->right;
+  node(t)->right = node(r)->left;
+  node(r)->left = t;
+  fix_height(t);
+  fix_height(r);
+  return r;
+}
+
+/*
+ * rebalance - restore the AVL property at t, whose subtrees are AVL trees
+ * differing in height by at most 2.  Returns the new subtree root.
+ */
+static uint32_t rebalance(uint32_t t) {
+  struct zs_node *n = node(t);
+  int bf = (int)height((uint32_t)n->left) - (int)height((uint32_t)n->right);
+  if (bf > 1) {
+    uint32_t l = (uint32_t)n->left;
+    if (height((uint32_t)node(l)->left) < height((uint32_t)node(l)->right))
+      n->left = rotate_left(l);
+    return rotate_right(t);
+  }
+  if (bf < -1) {
+    uint32_t r = (uint32_t)n->right;
+    if (height((uint32_t)node(r)->right) < height((uint32_t)node(r)->left))
+      n->right = rotate_right(r);
+    return rotate_left(t);
+  }
+  fix_height(t);
+  return t;
+}
+
+/* tree_insert - add leaf n (unique start) to subtree t. Returns the new root. */
+static uint32_t tree_insert(uint32_t t, uint32_t n) {
+  if (t == ZS_NIL)
+    return n;
+  if (node(n)->m.start < node(t)->m.start)
+    node(t)->left = tree_insert((uint32_t)node(t)->left, n);
+  else
+    node(t)->right = tree_insert((uint32_t)node(t)->right, n);
+  return rebalance(t);
+}
+
+/*
+ * tree_unlink_min - detach the node of smallest start from subtree t (not
+ * ZS_NIL) into *min.  Returns the new root of what is left.
+ */
+static uint32_t tree_unlink_min(uint32_t t, uint32_t *min) {
+  if (node(t)->left == ZS_NIL) {
+    *min = t;
+    return (uint32_t)node(t)->right;
+  }
+  node(t)->left = tree_unlink_min((uint32_t)node(t)->left, min);
+  return rebalance(t);
+}
+
+/*
+ * tree_unlink - detach the node whose start is key from subtree t (the node
+ * itself is not freed).  Returns the new root; t unchanged if key is absent.
+ */
+static uint32_t tree_unlink(uint32_t t, uintptr_t key) {
+  if (t == ZS_NIL)
+    return ZS_NIL;
+  struct zs_node *n = node(t);
+  if (key < n->m.start) {
+    n->left = tree_unlink((uint32_t)n->left, key);
+  } else if (key > n->m.start) {
+    n->right = tree_unlink((uint32_t)n->right, key);
+  } else {
+    uint32_t l = (uint32_t)n->left, r = (uint32_t)n->right, s;
+    if (r == ZS_NIL)
+      return l;
+    if (l == ZS_NIL)
+      return r;
+    r = tree_unlink_min(r, &s);
+    node(s)->left = l;
+    node(s)->right = r;
+    return rebalance(s);
+  }
+  return rebalance(t);
+}
+
+/*
+ * lookup - the node covering addr, else the node of smallest start above
+ * addr, else ZS_NIL.  Iterative, O(log n).
+ */
+static uint32_t lookup(uintptr_t addr) {
+  uint32_t t = zs_root, above = ZS_NIL;
+  while (t != ZS_NIL) {
+    struct zs_node *n = node(t);
+    if (addr < n->m.start) {
+      above = t;
+      t = (uint32_t)n->left;
+    } else if (addr < n->m.end) {
+      return t;
+    } else {
+      t = (uint32_t)n->right;
+    }
+  }
+  return above;
+}
+
+/* drop - take node i out of the tree, free it, release its descriptor ref. */
+static void drop(uint32_t i) {
+  int32_t slot = node(i)->m.fdslot;
+  zs_root = tree_unlink(zs_root, node(i)->m.start);
+  node_free(i);
+  zs_count--;
+  zs_fdkeep_unref(slot);
+}
+
+/*
+ * split - node i strictly contains [start, end): keep [i.start, start) in i
+ * and put [end, i.end) in a new node, whose offset advances by the distance
+ * and which takes its own descriptor ref.  Returns 0, or ENOMEM after
+ * dropping i whole if no node could be had.
+ */
+static int split(uint32_t i, uintptr_t start, uintptr_t end) {
+  uint32_t j = node_alloc();
+  if (j == ZS_NIL) {
+    drop(i);
+    return ENOMEM;
+  }
+  struct zs_node *a = node(i), *b = node(j);
+  b->m = a->m;
+  b->m.offset += end - a->m.start;
+  b->m.start = end;
+  a->m.end = start;
+  zs_fdkeep_ref(b->m.fdslot);
+  zs_root = tree_insert(zs_root, j);
+  zs_count++;
+  return 0;
+}
+
+/*
+ * zs_registry_remove - carve [start, end) out of the registry.  Entries
+ * inside are dropped (their descriptor refs released), an entry across the
+ * lower edge loses its tail, one across the upper edge loses its head (its
+ * offset advancing by as much), one containing the whole range is split in
+ * two.  The offset advances with start for every entry: for an anonymous
+ * mapping it is the offset into its (shmem) object, 0 at mmap time.  Each
+ * affected entry costs one O(log n) lookup.  Returns 0, or ENOMEM if a
+ * split found no storage (that entry is then dropped whole).  An empty
+ * range changes nothing.
+ */
+int zs_registry_remove(uintptr_t start, uintptr_t end) {
+  while (start < end) {
+    uint32_t i = lookup(start);
+    if (i == ZS_NIL)
+      return 0;
+    struct zs_map *e = &node(i)->m;
+    if (e->start >= end)
+      return 0;
+    if (e->start < start) {
+      if (e->end > end)
+        return split(i, start, end);
+      e->end = start; /* key unchanged: the tree stays ordered */
+      continue;
+    }
+    if (e->end > end) {
+      /* the new start stays below the next entry's: order is kept */
+      e->offset += end - e->start;
+      e->start = end;
+      return 0;
+    }
+    drop(i);
+  }
+  return 0;
+}
+
+/*
+ * zs_registry_insert - add a copy of *m and take a ref on m->fdslot (if
+ * >= 0).  Whatever the registry still held in [m->start, m->end) is carved
+ * out first, so entries never overlap even if the caller forgot.  An empty
+ * range is not kept.  Returns 0, or ENOMEM if no node could be had (nothing
+ * is added and no ref taken).
+ */
+int zs_registry_insert(const struct zs_map *m) {
+  if (m->start >= m->end)
+    return 0;
+  uint32_t i = node_alloc();
+  if (i == ZS_NIL)
+    return ENOMEM;
+  node(i)->m = *m;
+  zs_fdkeep_ref(m->fdslot); /* before the carve, which may unref this slot */
+  zs_registry_remove(m->start, m->end);
+  zs_root = tree_insert(zs_root, i);
+  zs_count++;
+  return 0;
+}
+
+/*
+ * zs_registry_find - the entry covering addr, else the first entry that
+ * starts above addr.  Returns 0 with a copy in *out (if out is not NULL),
+ * or ENOENT if no entry ends above addr.
+ */
+int zs_registry_find(uintptr_t addr, struct zs_map *out) {
+  uint32_t i = lookup(addr);
+  if (i == ZS_NIL)
+    return ENOENT;
+  if (out)
+    *out = node(i)->m;
+  return 0;
+}
+
+/* zs_registry_count - number of entries, O(1). */
+size_t zs_registry_count(void) {
+  return zs_count;
+}
+
+/* zs_registry_bytes - bytes of chunks mapped for nodes (never shrinks). */
+size_t zs_registry_bytes(void) {
+  return (size_t)zs_nchunks * ZS_CHUNK_NODES * sizeof(struct zs_node);
+}
+
+/* zs_registry_rdlock - take the registry lock for reading (lookups). */
+void zs_registry_rdlock(void) {
+  pthread_rwlock_rdlock(&zs_reg_lock);
+}
+
+/* zs_registry_wrlock - take the registry lock for writing (changes). */
+void zs_registry_wrlock(void) {
+  pthread_rwlock_wrlock(&zs_reg_lock);
+}
+
+/* zs_registry_unlock - release the registry lock, read or write. */
+void zs_registry_unlock(void) {
+  pthread_rwlock_unlock(&zs_reg_lock);
+}
+
+/*
+ * zs_registry_reset_after_fork - in a fork child, make the registry lock
+ * (which a thread that no longer exists may have held) free again, and the
+ * kept-descriptor table's lock too, since the registry owns its refs.  The
+ * entries are kept: the child has the same mappings.
+ */
+void zs_registry_reset_after_fork(void) {
+  pthread_rwlock_init(&zs_reg_lock, NULL);
+  zs_fdkeep_reset_after_fork();
+}
