@@ -1,0 +1,401 @@
+/*
+ * test_registry.c - the shadow registry: lookups, carving, node budget, and
+ * kept-descriptor references following splits, checked against a simple
+ * sorted-array model for many random operations.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "fdkeep.h"
+#include "registry.h"
+
+#define PG 4096u
+
+/* Empty the registry, whatever an earlier test in this process left. */
+static void clear_all(void) {
+  zs_registry_wrlock();
+  zs_registry_remove(0, UINTPTR_MAX);
+  zs_registry_unlock();
+}
+
+TestSuite(registry, .init = clear_all);
+
+static struct zs_map mk(uintptr_t start, uintptr_t end, uint64_t offset, int slot) {
+  return (struct zs_map){.start = start, .end = end, .offset = offset, .ino = 77, .dev = 5,
+                         .fdslot = slot, .kind = 3, .prot = 3, .page_shift = 12,
+                         .flags = ZS_MAP_SHARED};
+}
+
+static void put(uintptr_t start, uintptr_t end, uint64_t offset) {
+  struct zs_map m = mk(start, end, offset, -1);
+  cr_assert_eq(zs_registry_insert(&m), 0);
+}
+
+/* Assert that find(addr) returns the entry [start, end) with offset. */
+static void expect(uintptr_t addr, uintptr_t start, uintptr_t end, uint64_t offset) {
+  struct zs_map m;
+  cr_assert_eq(zs_registry_find(addr, &m), 0, "find(%#lx) failed", (unsigned long)addr);
+  cr_assert_eq(m.start, start, "find(%#lx): start %#lx, want %#lx", (unsigned long)addr,
+               (unsigned long)m.start, (unsigned long)start);
+  cr_assert_eq(m.end, end, "find(%#lx): end %#lx, want %#lx", (unsigned long)addr,
+               (unsigned long)m.end, (unsigned long)end);
+  cr_assert_eq(m.offset, offset, "find(%#lx): offset %#lx, want %#lx", (unsigned long)addr,
+               (unsigned long)m.offset, (unsigned long)offset);
+}
+
+static void expect_none(uintptr_t addr) {
+  struct zs_map m;
+  cr_assert_eq(zs_registry_find(addr, &m), ENOENT, "find(%#lx) should be ENOENT",
+               (unsigned long)addr);
+}
+
+Test(registry, insert_find_covering_and_next) {
+  cr_assert_eq(zs_registry_count(), 0);
+  expect_none(0);
+  put(0x30000, 0x40000, 0x5000);
+  put(0x10000, 0x20000, 0);
+  cr_assert_eq(zs_registry_count(), 2);
+
+  struct zs_map m;
+  cr_assert_eq(zs_registry_find(0x10000, &m), 0);
+  struct zs_map want = mk(0x10000, 0x20000, 0, -1);
+  cr_assert_eq(memcmp(&m, &want, sizeof m), 0, "all fields copied back");
+
+  expect(0, 0x10000, 0x20000, 0);       /* below everything: the first */
+  expect(0x1ffff, 0x10000, 0x20000, 0); /* last byte covered */
+  expect(0x20000, 0x30000, 0x40000, 0x5000); /* end is exclusive: the next */
+  expect(0x2abcd, 0x30000, 0x40000, 0x5000); /* in a gap: the next */
+  expect(0x3ffff, 0x30000, 0x40000, 0x5000);
+  expect_none(0x40000);
+  expect_none(UINTPTR_MAX);
+  cr_assert_eq(zs_registry_find(0x10000, NULL), 0);
+}
+
+Test(registry, empty_insert_is_not_kept) {
+  put(0x5000, 0x5000, 0);
+  cr_assert_eq(zs_registry_count(), 0);
+  expect_none(0);
+}
+
+Test(registry, remove_whole_entry_inside) {
+  put(0x10000, 0x20000, 0);
+  put(0x20000, 0x30000, 0);
+  cr_assert_eq(zs_registry_remove(0x8000, 0x20000), 0);
+  cr_assert_eq(zs_registry_count(), 1);
+  expect(0, 0x20000, 0x30000, 0);
+}
+
+Test(registry, remove_left_edge_advances_offset) {
+  put(0x10000, 0x20000, 0x100000);
+  cr_assert_eq(zs_registry_remove(0x8000, 0x13000), 0);
+  cr_assert_eq(zs_registry_count(), 1);
+  expect(0x12fff, 0x13000, 0x20000, 0x103000);
+  expect(0x13000, 0x13000, 0x20000, 0x103000);
+}
+
+Test(registry, remove_right_edge_keeps_offset) {
+  put(0x10000, 0x20000, 0x100000);
+  cr_assert_eq(zs_registry_remove(0x1c000, 0x40000), 0);
+  cr_assert_eq(zs_registry_count(), 1);
+  expect(0x10000, 0x10000, 0x1c000, 0x100000);
+  expect_none(0x1c000);
+}
+
+Test(registry, remove_middle_splits) {
+  put(0x10000, 0x20000, 0x100000);
+  cr_assert_eq(zs_registry_remove(0x14000, 0x16000), 0);
+  cr_assert_eq(zs_registry_count(), 2);
+  expect(0x10000, 0x10000, 0x14000, 0x100000);
+  expect(0x14000, 0x16000, 0x20000, 0x106000); /* hole: next is the right half */
+  expect(0x1ffff, 0x16000, 0x20000, 0x106000);
+  /* both halves keep every other field */
+  struct zs_map m;
+  cr_assert_eq(zs_registry_find(0x17000, &m), 0);
+  cr_assert_eq(m.ino, 77);
+  cr_assert_eq(m.dev, 5);
+  cr_assert_eq(m.kind, 3);
+  cr_assert_eq(m.flags, ZS_MAP_SHARED);
+  cr_assert_eq(m.page_shift, 12);
+}
+
+Test(registry, remove_nothing_and_empty_range) {
+  put(0x10000, 0x20000, 0);
+  cr_assert_eq(zs_registry_remove(0x20000, 0x30000), 0);
+  cr_assert_eq(zs_registry_remove(0x0, 0x10000), 0);
+  cr_assert_eq(zs_registry_remove(0x15000, 0x15000), 0);
+  cr_assert_eq(zs_registry_remove(0x18000, 0x12000), 0);
+  cr_assert_eq(zs_registry_count(), 1);
+  expect(0, 0x10000, 0x20000, 0);
+}
+
+Test(registry, remove_spanning_many) {
+  for (uintptr_t i = 0; i < 100; i++)
+    put(0x100000 + i * 0x10000, 0x100000 + i * 0x10000 + 0x8000, i * 0x1000);
+  /* from the middle of entry 10 to the middle of entry 89 */
+  cr_assert_eq(zs_registry_remove(0x100000 + 10 * 0x10000 + 0x2000,
+                                  0x100000 + 89 * 0x10000 + 0x3000), 0);
+  cr_assert_eq(zs_registry_count(), 10 + 1 + 1 + 10);
+  expect(0x100000 + 10 * 0x10000, 0x100000 + 10 * 0x10000, 0x100000 + 10 * 0x10000 + 0x2000,
+         10 * 0x1000);
+  expect(0x100000 + 10 * 0x10000 + 0x2000, 0x100000 + 89 * 0x10000 + 0x3000,
+         0x100000 + 89 * 0x10000 + 0x8000, 89 * 0x1000 + 0x3000);
+  expect(0x100000 + 90 * 0x10000, 0x100000 + 90 * 0x10000, 0x100000 + 90 * 0x10000 + 0x8000,
+         90 * 0x1000);
+}
+
+Test(registry, insert_carves_overlap) {
+  put(0x10000, 0x20000, 0);
+  put(0x14000, 0x16000, 0x9000);
+  cr_assert_eq(zs_registry_count(), 3);
+  expect(0x13fff, 0x10000, 0x14000, 0);
+  expect(0x14000, 0x14000, 0x16000, 0x9000);
+  expect(0x16000, 0x16000, 0x20000, 0x6000);
+}
+
+/* ---- random operations against a sorted-array model ---- */
+
+struct ent {
+  uintptr_t start, end;
+  uint64_t offset;
+};
+
+static struct ent *model, *scratch;
+static size_t nmodel, cap;
+
+/* xorshift64*: a fixed-seed generator, so a failure replays. */
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static uint64_t rnd(void) {
+  rng ^= rng >> 12;
+  rng ^= rng << 25;
+  rng ^= rng >> 27;
+  return rng * 2685821657736338717ull;
+}
+
+static void model_remove(uintptr_t start, uintptr_t end) {
+  size_t n = 0;
+  for (size_t i = 0; i < nmodel; i++) {
+    struct ent e = model[i];
+    if (e.end <= start || e.start >= end) {
+      scratch[n++] = e;
+      continue;
+    }
+    if (e.start < start)
+      scratch[n++] = (struct ent){e.start, start, e.offset};
+    if (e.end > end)
+      scratch[n++] = (struct ent){end, e.end, e.offset + (end - e.start)};
+  }
+  cr_assert_leq(n, cap);
+  struct ent *t = model;
+  model = scratch;
+  scratch = t;
+  nmodel = n;
+}
+
+/* The model's answer to find(addr): index, or nmodel for ENOENT. */
+static size_t model_find(uintptr_t addr) {
+  size_t lo = 0, hi = nmodel; /* first entry with end > addr */
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (model[mid].end > addr)
+      hi = mid;
+    else
+      lo = mid + 1;
+  }
+  return lo;
+}
+
+static void check_addr(uintptr_t addr) {
+  size_t i = model_find(addr);
+  if (i == nmodel)
+    expect_none(addr);
+  else
+    expect(addr, model[i].start, model[i].end, model[i].offset);
+}
+
+#define NRAND 70000u
+#define SLOT 0x10000u /* entry k lives in [BASE + k*SLOT, BASE + (k+1)*SLOT) */
+#define BASE 0x100000000ull
+
+Test(registry, random_70000_against_model) {
+  cap = 2 * NRAND + 16;
+  model = malloc(cap * sizeof *model);
+  scratch = malloc(cap * sizeof *scratch);
+  uint32_t *order = malloc(NRAND * sizeof *order);
+  cr_assert(model && scratch && order);
+
+  for (uint32_t k = 0; k < NRAND; k++) {
+    uintptr_t s = BASE + (uintptr_t)k * SLOT + (rnd() % 4) * PG;
+    model[k] = (struct ent){s, s + (1 + rnd() % 12) * PG, (rnd() % 1000) * PG};
+    order[k] = k;
+  }
+  nmodel = NRAND;
+  for (uint32_t k = NRAND - 1; k > 0; k--) { /* Fisher-Yates */
+    uint32_t j = (uint32_t)(rnd() % (k + 1)), t = order[k];
+    order[k] = order[j];
+    order[j] = t;
+  }
+  for (uint32_t k = 0; k < NRAND; k++) {
+    struct ent e = model[order[k]];
+    put(e.start, e.end, e.offset);
+  }
+  cr_assert_eq(zs_registry_count(), NRAND);
+
+  uintptr_t span = (uintptr_t)NRAND * SLOT;
+  for (int r = 0; r < 3000; r++) {
+    uintptr_t a = BASE + (rnd() % (span / PG)) * PG;
+    uintptr_t len = (r % 10 == 0) ? (1 + rnd() % 400) * SLOT : (1 + rnd() % 24) * PG;
+    cr_assert_eq(zs_registry_remove(a, a + len), 0);
+    model_remove(a, a + len);
+  }
+  cr_assert_eq(zs_registry_count(), nmodel, "count %zu, model %zu", zs_registry_count(), nmodel);
+
+  for (size_t i = 0; i < nmodel; i++) {
+    check_addr(model[i].start);
+    check_addr(model[i].end - 1);
+    check_addr(model[i].end); /* a gap or the next entry */
+    check_addr(model[i].start - 1);
+  }
+  for (int r = 0; r < 200000; r++)
+    check_addr(BASE - SLOT + rnd() % (span + 2 * SLOT));
+  check_addr(0);
+
+  /* and empty it all through random-order removals of whole slots */
+  for (uint32_t k = 0; k < NRAND; k++) {
+    uintptr_t s = BASE + (uintptr_t)order[k] * SLOT;
+    cr_assert_eq(zs_registry_remove(s, s + SLOT), 0);
+  }
+  cr_assert_eq(zs_registry_count(), 0);
+  expect_none(0);
+  free(model);
+  free(scratch);
+  free(order);
+}
+
+Test(registry, bytes_per_entry_at_most_64) {
+  cr_assert_eq(zs_registry_bytes(), 0, "no storage before the first entry");
+  /* Each time bytes grows, a new chunk was mapped; the entries inserted
+   * between two growths all fit the chunk mapped at the first. */
+  size_t last_bytes = 0, last_count = 0, chunks_seen = 0;
+  for (uintptr_t k = 0; k < 100000; k++) {
+    put(BASE + k * PG, BASE + (k + 1) * PG - 1, 0);
+    size_t b = zs_registry_bytes();
+    if (b != last_bytes) {
+      size_t held = zs_registry_count() - 1 - last_count; /* entries the previous chunk took */
+      if (last_bytes != 0) {
+        size_t chunk = b - last_bytes;
+        cr_assert_leq(chunk, 64 * held, "chunk of %zu bytes held only %zu entries", chunk, held);
+      }
+      chunks_seen++;
+      last_bytes = b;
+      last_count = zs_registry_count() - 1;
+    }
+  }
+  cr_assert_geq(chunks_seen, 3, "test should cross several chunks");
+  cr_assert_leq(zs_registry_bytes(), 64 * zs_registry_count() + last_bytes / chunks_seen);
+
+  /* freed nodes are reused: no growth when re-inserting after removals */
+  size_t before = zs_registry_bytes();
+  cr_assert_eq(zs_registry_remove(BASE, BASE + 50000 * PG), 0);
+  cr_assert_eq(zs_registry_count(), 50000);
+  for (uintptr_t k = 0; k < 50000; k++)
+    put(BASE + k * PG, BASE + (k + 1) * PG - 1, 0);
+  cr_assert_eq(zs_registry_count(), 100000);
+  cr_assert_eq(zs_registry_bytes(), before);
+}
+
+/* Sorted inserts degenerate an unbalanced tree into a list (quadratic
+ * time, deep recursion); the balanced tree does this in well under a second. */
+Test(registry, sorted_inserts_stay_fast, .timeout = 20) {
+  const uintptr_t n = 300000;
+  for (uintptr_t k = 0; k < n; k++)
+    put(BASE + k * PG, BASE + k * PG + PG / 2, k);
+  cr_assert_eq(zs_registry_count(), n);
+  for (uintptr_t k = n; k-- > 0;) {
+    uintptr_t s = BASE + k * PG;
+    expect(s + 1, s, s + PG / 2, k);
+    if (k + 1 < n)
+      expect(s + PG / 2, s + PG, s + PG + PG / 2, k + 1); /* in the gap: the next */
+  }
+  expect_none(BASE + (n - 1) * PG + PG / 2);
+  for (uintptr_t k = 0; k < n; k += 2) /* drop every other one, in order */
+    cr_assert_eq(zs_registry_remove(BASE + k * PG, BASE + k * PG + PG), 0);
+  cr_assert_eq(zs_registry_count(), n / 2);
+  expect(BASE, BASE + PG, BASE + PG + PG / 2, 1);
+}
+
+/* ---- kept-descriptor references ---- */
+
+static int fd_open(int fd) {
+  errno = 0;
+  return fcntl(fd, F_GETFD) != -1;
+}
+
+static int fd_closed(int fd) {
+  errno = 0;
+  return fcntl(fd, F_GETFD) == -1 && errno == EBADF;
+}
+
+Test(registry, fd_refs_follow_split_and_removal) {
+  int mfd = memfd_create("zs-reg", 0);
+  cr_assert_geq(mfd, 0);
+  cr_assert_eq(ftruncate(mfd, 1 << 20), 0);
+  struct stat st;
+  cr_assert_eq(fstat(mfd, &st), 0);
+  uint32_t dev = zs_dev_pack(major(st.st_dev), minor(st.st_dev));
+  uint64_t ino = st.st_ino;
+
+  int slot = zs_fdkeep_get(mfd, dev, ino);
+  cr_assert_geq(slot, 0);
+  int kfd = zs_fdkeep_fd(slot, dev, ino);
+  cr_assert_geq(kfd, 0);
+
+  struct zs_map m = mk(0x10000, 0x20000, 0, slot);
+  m.dev = dev;
+  m.ino = ino;
+  cr_assert_eq(zs_registry_insert(&m), 0);
+  zs_fdkeep_unref(slot); /* only the registry holds it now */
+  cr_assert(fd_open(kfd));
+
+  cr_assert_eq(zs_registry_remove(0x14000, 0x15000), 0); /* split: two refs */
+  cr_assert_eq(zs_registry_count(), 2);
+  struct zs_map l, r;
+  cr_assert_eq(zs_registry_find(0x10000, &l), 0);
+  cr_assert_eq(zs_registry_find(0x15000, &r), 0);
+  cr_assert_eq(l.fdslot, slot);
+  cr_assert_eq(r.fdslot, slot);
+  cr_assert_eq(r.offset, 0x5000);
+
+  cr_assert_eq(zs_registry_remove(0x1f000, 0x20000), 0); /* trim: refs unchanged */
+  cr_assert_eq(zs_registry_remove(0x10000, 0x14000), 0); /* left half gone */
+  cr_assert(fd_open(kfd), "the right half still holds a reference");
+  cr_assert_eq(zs_fdkeep_fd(slot, dev, ino), kfd);
+
+  cr_assert_eq(zs_registry_remove(0x15000, 0x1f000), 0); /* last user gone */
+  cr_assert_eq(zs_registry_count(), 0);
+  cr_assert(fd_closed(kfd), "the kept descriptor is closed with the last entry");
+  cr_assert_eq(zs_fdkeep_fd(slot, dev, ino), -1);
+  cr_assert(fd_open(mfd), "the program's own descriptor is untouched");
+  close(mfd);
+}
+
+Test(registry, lock_round_trip_and_fork_reset) {
+  zs_registry_rdlock();
+  zs_registry_rdlock(); /* readers share */
+  zs_registry_unlock();
+  zs_registry_unlock();
+  zs_registry_wrlock();
+  put(0x10000, 0x20000, 0);
+  /* as in a fork child whose parent held the lock: reset must free it */
+  zs_registry_reset_after_fork();
+  zs_registry_wrlock();
+  expect(0, 0x10000, 0x20000, 0); /* entries survive the reset */
+  zs_registry_unlock();
+}
