@@ -3,7 +3,7 @@
  *
  * One binary, several modes:
  *
- *   zapbench drive --lib PATH [--reps N] [--quick] [--lives L,L,..] [--out DIR]
+ *   zapbench drive --lib PATH [--empty PATH] [--reps N] [--quick] [--lives L,..] [--out DIR]
  *       The driver.  Runs the modes below as child processes, alternately
  *       without and with LD_PRELOAD=PATH (order ABBA over the repetitions),
  *       collects their JSON lines, prints the table of medians and ratios
@@ -17,8 +17,9 @@
  *       it translates; without: MADV_REMOVE, the right call).
  *   zapbench mem [--quick]
  *       Anonymous memory added to the process by creating N mappings.
- *   zapbench exec --lib PATH [--quick]
- *       fork+exec+wait of /bin/true, alternately without and with the preload.
+ *   zapbench exec --lib PATH [--empty PATH] [--quick]
+ *       fork+exec+wait of /bin/true, alternately without and with the preload
+ *       (and with a preloaded library that does nothing, for reference).
  *   zapbench check-json FILE
  *       Exit 0 if FILE holds one well-formed JSON value.
  *
@@ -256,12 +257,15 @@ struct loop {
   bool touch;       /* write a byte before each zap */
 };
 
-/* loop_churn - calls x (mmap + munmap of l->unit bytes, anonymous private). */
+/* loop_churn - calls x (mmap + munmap of l->unit bytes, anonymous private),
+ * at l->base as a hint (not MAP_FIXED); l->next counts the calls that the
+ * kernel placed elsewhere. */
 static void loop_churn(struct loop *l, unsigned calls) {
   for (unsigned i = 0; i < calls; i++) {
-    void *p = mmap(NULL, l->unit, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *p = mmap(l->base, l->unit, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
       die("mmap");
+    l->next += p != l->base;
     if (munmap(p, l->unit) != 0)
       die("munmap");
   }
@@ -328,10 +332,21 @@ static char *map_or_die(size_t len, int prot, int flags, int fd) {
   return p;
 }
 
-/* bench_churn - mmap+munmap of len bytes; emits test name. */
+/* bench_churn - mmap+munmap of len bytes; emits test name.  Each mapping
+ * is made (by address hint) in a hole between two PROT_NONE guard pages,
+ * so the kernel never merges it with a neighbour nor splits one at munmap:
+ * without the guards, whether it does depends on what happens to lie next
+ * to the hole, which differs between runs with and without the preload. */
 static void bench_churn(const char *name, size_t len, long live, int shim, const struct sizes *s) {
-  struct loop l = {.unit = len};
+  size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+  char *g = map_or_die(len + 2 * pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1);
+  if (munmap(g + pg, len) != 0)
+    die("munmap");
+  struct loop l = {.base = g + pg, .unit = len};
   emit(name, live, shim, time_batches(loop_churn, &l, s->calls_small, s->batches));
+  if (l.next)
+    note("%s: %u of the mappings were not placed at the hint", name, l.next);
+  munmap(g, len + 2 * pg);
 }
 
 /* bench_anon_zap - touch (or not) + MADV_DONTNEED over 64 pages of one
@@ -557,7 +572,8 @@ static int run_mem(bool shim, bool quick) {
   char **v = calloc((size_t)n, sizeof *v);
   if (!v)
     die("calloc");
-  memset(v, 1, (size_t)n * sizeof *v); /* the array's own pages before the first reading */
+  for (long i = 0; i < n; i++) /* the array's own pages, before the first reading */
+    ((char *volatile *)v)[i] = (char *)v;
   long have = 0;
   long before = anon_kb();
   grow_live(v, &have, n);
@@ -609,31 +625,31 @@ static char **make_env(const char *lib) {
   return env;
 }
 
-/* run_exec - process start without and with the preload, alternating per
- * start; emits the median µs of each. Returns 0. */
-static int run_exec(const char *lib, bool quick) {
+/* run_exec - process start without the preload, with the shim and (if
+ * empty is not NULL) with a preloaded library that does nothing, in
+ * rotating order per round; emits the median µs of each ("exec_us" shim
+ * 0/1, "exec_empty_us" 1 for the empty library). Returns 0. */
+static int run_exec(const char *lib, const char *empty, bool quick) {
   struct sizes s = sizes_for(quick);
-  char **bare = make_env(NULL), **with = make_env(lib);
-  int n = s.exec_reps;
-  double *a = calloc((size_t)n, sizeof *a), *b = calloc((size_t)n, sizeof *b);
-  if (!a || !b)
-    die("calloc");
+  char **env[3] = {make_env(NULL), make_env(lib), empty ? make_env(empty) : NULL};
+  int kinds = empty ? 3 : 2, n = s.exec_reps;
+  double *v[3];
+  for (int k = 0; k < 3; k++)
+    if (!(v[k] = calloc((size_t)n, sizeof *v[k])))
+      die("calloc");
   pin_to(1);
-  for (int i = 0; i < 5; i++) { /* warm the page cache and the loader */
-    spawn_true(bare);
-    spawn_true(with);
-  }
-  for (int i = 0; i < n; i++) {
-    if (i & 1) {
-      b[i] = spawn_true(with);
-      a[i] = spawn_true(bare);
-    } else {
-      a[i] = spawn_true(bare);
-      b[i] = spawn_true(with);
+  for (int i = 0; i < 5; i++) /* warm the page cache and the loader */
+    for (int k = 0; k < kinds; k++)
+      spawn_true(env[k]);
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < kinds; j++) {
+      int k = (i + j) % kinds;
+      v[k][i] = spawn_true(env[k]);
     }
-  }
-  emit("exec_us", 0, 0, median(a, n) / 1000.0);
-  emit("exec_us", 0, 1, median(b, n) / 1000.0);
+  emit("exec_us", 0, 0, median(v[0], n) / 1000.0);
+  emit("exec_us", 0, 1, median(v[1], n) / 1000.0);
+  if (empty)
+    emit("exec_empty_us", 0, 1, median(v[2], n) / 1000.0);
   return 0;
 }
 
@@ -1005,6 +1021,12 @@ static void report(const char *dir, const char *lib, int reps, const long *lives
   double ea = rec_median(ex, 0), eb = rec_median(ex, 1);
   out_both(t, "\n%-56s %7s %11.1f %11.1f %7.3f %9.1f\n", "process start: fork+exec+wait /bin/true (us)",
            "", ea, eb, eb / ea, eb - ea);
+  struct rec *ee = rec_find("exec_empty_us", 0);
+  if (ee) {
+    double em = rec_median(ee, 1);
+    out_both(t, "%-56s %7s %11.1f %11.1f %7.3f %9.1f\n", "  reference: preloading an empty .so instead (us)", "",
+             ea, em, em / ea, em - ea);
+  }
   struct rec *mem = NULL;
   for (int i = 0; i < nrecs; i++)
     if (strcmp(recs[i].test, "mem_delta") == 0)
@@ -1127,7 +1149,8 @@ static void report(const char *dir, const char *lib, int reps, const long *lives
 
 /* run_drive - the whole benchmark: every mode, reps times each way,
  * alternating; then the report. Returns 0. */
-static int run_drive(const char *lib, int reps, bool quick, const char *lives_arg, const char *dir) {
+static int run_drive(const char *lib, const char *empty, int reps, bool quick, const char *lives_arg,
+                     const char *dir) {
   long lives[MAX_LIVES];
   int nlives = parse_lives(lives_arg, lives);
   if (access(lib, R_OK) != 0)
@@ -1151,7 +1174,11 @@ static int run_drive(const char *lib, int reps, bool quick, const char *lives_ar
       char *m[] = {"zapbench", "mem", sflag, q, NULL};
       run_child(l, m);
     }
-    char *e[] = {"zapbench", "exec", "--lib", (char *)lib, q, NULL};
+    char *e[] = {"zapbench", "exec", "--lib", (char *)lib, q, NULL, NULL, NULL};
+    if (empty) {
+      e[q ? 5 : 4] = "--empty";
+      e[q ? 6 : 5] = (char *)empty;
+    }
     run_child(NULL, e);
   }
   report(dir, lib, reps, lives, nlives);
@@ -1161,9 +1188,10 @@ static int run_drive(const char *lib, int reps, bool quick, const char *lives_ar
 /* usage - print the usage to stderr. Returns 2 (the exit status). */
 static int usage(void) {
   fprintf(stderr,
-          "usage: zapbench drive --lib PATH [--reps N] [--quick] [--lives 0,1000,20000,65000] [--out DIR]\n"
+          "usage: zapbench drive --lib PATH [--empty PATH] [--reps N] [--quick] [--lives 0,1000,20000,65000]\n"
+          "                      [--out DIR]\n"
           "       zapbench worker|big|mem [--shim|--noshim] [--quick] [--lives L,..]\n"
-          "       zapbench exec --lib PATH [--quick]\n"
+          "       zapbench exec --lib PATH [--empty PATH] [--quick]\n"
           "       zapbench check-json FILE\n");
   return 2;
 }
@@ -1172,7 +1200,7 @@ static int usage(void) {
 int main(int argc, char **argv) {
   if (argc < 2)
     return usage();
-  const char *mode = argv[1], *lib = NULL, *dir = "zapbench-results";
+  const char *mode = argv[1], *lib = NULL, *empty = NULL, *dir = "zapbench-results";
   const char *lives = "0,1000,20000,65000";
   bool shim = false, quick = false;
   int reps = 5;
@@ -1187,6 +1215,8 @@ int main(int argc, char **argv) {
       quick = true;
     else if (strcmp(argv[i], "--lib") == 0 && i + 1 < argc)
       lib = argv[++i];
+    else if (strcmp(argv[i], "--empty") == 0 && i + 1 < argc)
+      empty = argv[++i];
     else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
       dir = argv[++i];
     else if (strcmp(argv[i], "--lives") == 0 && i + 1 < argc)
@@ -1208,8 +1238,8 @@ int main(int argc, char **argv) {
   if (strcmp(mode, "mem") == 0)
     return run_mem(shim, quick);
   if (strcmp(mode, "exec") == 0)
-    return lib ? run_exec(lib, quick) : usage();
+    return lib ? run_exec(lib, empty, quick) : usage();
   if (strcmp(mode, "drive") == 0)
-    return lib ? run_drive(lib, reps, quick, lives, dir) : usage();
+    return lib ? run_drive(lib, empty, reps, quick, lives, dir) : usage();
   return usage();
 }

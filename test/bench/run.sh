@@ -25,7 +25,7 @@ out=${ZAPBENCH_OUT:-$build/bench-results}
 
 echo "run.sh: building in $build" >&2
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DZAPSHIM_WERROR=ON >/dev/null
-cmake --build "$build" -j"$(nproc)" --target zapshim zapbench >/dev/null
+cmake --build "$build" -j"$(nproc)" --target zapshim zapbench zapbench_empty >/dev/null
 
 # Host preparation, undone on exit.
 restore_mmc=""
@@ -68,7 +68,8 @@ fi
 echo "run.sh: vm.max_map_count=$(cat /proc/sys/vm/max_map_count)," \
   "huge pages free $(awk '/^HugePages_Free:/{print $2}' /proc/meminfo)" >&2
 
-"$build/test/bench/zapbench" drive --lib "$build/libzapshim.so" --out "$out" "$@"
+"$build/test/bench/zapbench" drive --lib "$build/libzapshim.so" \
+  --empty "$build/test/bench/libzapbench_empty.so" --out "$out" "$@"
 "$build/test/bench/zapbench" check-json "$out/results.json" >/dev/null
 
 if command -v gnuplot >/dev/null; then
