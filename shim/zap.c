@@ -314,6 +314,19 @@ static int zap_dontneed_punch(const struct zap_ctx *z, const struct piece *p) {
   return 0;
 }
 
+/* reconfirm - ask the kernel whether the registry's view of piece p holds.
+ * If not, p takes the kernel's view (from_registry false) and *act is
+ * chosen again. Returns false if the kernel shows a hole there. */
+static bool reconfirm(const struct zap_ctx *z, struct piece *p, enum zs_action *act) {
+  if (confirm_piece(p))
+    return true;
+  log_incomplete(p, p->start, p->end, "registry disagreed with the kernel; used the kernel's view");
+  if (p->hole)
+    return false;
+  *act = zs_policy_action(p->m.kind, z->advice, &zs_state.caps);
+  return true;
+}
+
 /* run_action - the calls of one action on a piece. Returns 0 or errno. */
 static int run_action(const struct zap_ctx *z, const struct piece *p, enum zs_action act) {
   switch (act) {
@@ -349,14 +362,22 @@ static void verify_piece(const struct piece *p) {
  * errno the kernel gave for it. */
 static int zap_piece(const struct zap_ctx *z, struct piece *p) {
   enum zs_action act = zs_policy_action(p->m.kind, z->advice, &zs_state.caps);
-  if (p->from_registry && zs_policy_needs_confirm(act, z->advice) && !confirm_piece(p)) {
-    log_incomplete(p, p->start, p->end, "registry disagreed with the kernel; used the kernel's view");
-    if (p->hole)
-      return ENOMEM;
-    act = zs_policy_action(p->m.kind, z->advice, &zs_state.caps);
-  }
+  if (p->from_registry && zs_policy_needs_confirm(act, z->advice) && !reconfirm(z, p, &act))
+    return ENOMEM;
   zs_stats_add(p->m.kind, ZS_STAT_SEEN, 1);
   int e = run_action(z, p, act);
+  if (e && p->from_registry) {
+    /* A call failed on the registry's word: if the registry was stale
+     * (a mapping changed behind the shim), redo the piece as the kernel
+     * sees it; if it was right, the kernel's error stands. */
+    uintptr_t end = p->end;
+    if (!reconfirm(z, p, &act))
+      return ENOMEM;
+    if (!p->from_registry)
+      e = run_action(z, p, act);
+    else
+      p->end = end;
+  }
   if (act == ZS_ACT_ASKED)
     return e; /* untranslated */
   zs_stats_add(p->m.kind, ZS_STAT_TRANSLATED, 1);
@@ -382,8 +403,13 @@ int zs_zap(void *addr, size_t len, int advice, bool use_registry) {
   next_piece(&z, start, end, &p);
   if (p.end == end && !p.hole &&
       zs_policy_action(p.m.kind, advice, &zs_state.caps) == ZS_ACT_ASKED) {
-    zs_stats_add(p.m.kind, ZS_STAT_SEEN, 1);
-    return zs_sys_madvise(addr, len, advice); /* the fast path: one mapping, as asked */
+    /* The fast path: one mapping, the program's own call. If it fails on
+     * the registry's word, the piece loop below checks with the kernel. */
+    int r = zs_sys_madvise(addr, len, advice);
+    if (r == 0 || !p.from_registry) {
+      zs_stats_add(p.m.kind, ZS_STAT_SEEN, 1);
+      return r;
+    }
   }
   bool unmapped = false;
   for (;;) {
