@@ -25,8 +25,6 @@
 #include <sys/sysmacros.h>
 
 #define ZS_FDKEEP_SLOTS 256
-#define ZS_FDKEEP_MARGIN 64   /* kept numbers live in the top 64 below the limit */
-#define ZS_FDKEEP_RLIM_CAP (1u << 20)
 
 struct zs_kept {
   int fd;
@@ -44,22 +42,6 @@ static int names(int fd, uint32_t dev, uint64_t ino) {
   if (fd < 0 || fstat(fd, &st) != 0)
     return 0;
   return zs_dev_pack(major(st.st_dev), minor(st.st_dev)) == dev && (uint64_t)st.st_ino == ino;
-}
-
-/*
- * high_fd - the lowest number a kept descriptor may take: the soft
- * RLIMIT_NOFILE (capped at 2^20) minus ZS_FDKEEP_MARGIN, but no lower than
- * half of it, and at least 3.
- */
-static int high_fd(void) {
-  struct rlimit rl;
-  rlim_t cur = ZS_FDKEEP_RLIM_CAP;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < cur)
-    cur = rl.rlim_cur;
-  rlim_t h = cur / 2;
-  if (cur > ZS_FDKEEP_MARGIN && cur - ZS_FDKEEP_MARGIN > h)
-    h = cur - ZS_FDKEEP_MARGIN;
-  return h < 3 ? 3 : (int)h;
 }
 
 /* find_locked - the in-use slot for (dev, ino), or -1. Table lock held. */
@@ -119,15 +101,15 @@ static int adopt(int hfd, uint32_t dev, uint64_t ino) {
 }
 
 /*
- * keep_high - duplicate fd at a high number (see high_fd) and keep it for
+ * keep_high - duplicate fd at a high number (zs_sys_dup_high) and keep it for
  * (dev, ino).  Returns the slot, or -errno: EMFILE / EINVAL if no high
  * number is free (never falls back to a low one), ESTALE if fd is not the
  * file (dev, ino), ENOSPC if the table is full.
  */
 static int keep_high(int fd, uint32_t dev, uint64_t ino) {
-  int hfd = fcntl(fd, F_DUPFD_CLOEXEC, high_fd());
+  int hfd = zs_sys_dup_high(fd);
   if (hfd < 0)
-    return -errno;
+    return hfd;
   if (!names(hfd, dev, ino)) {
     zs_sys_close(hfd);
     return -ESTALE;

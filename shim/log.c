@@ -8,11 +8,11 @@
 #define _GNU_SOURCE
 #include "log.h"
 #include "state.h"
+#include "sys.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -161,18 +161,14 @@ static int expand_pid(const char *dest, char *out, size_t cap) {
   return 0;
 }
 
-/* high_fd - move fd to a number near the descriptor limit, so that the
- * program's own numbering is not disturbed. Returns the new fd (or fd
- * itself if it cannot be moved). */
+/* high_fd - move fd to the shim's high numbers, so that the program's own
+ * numbering is not disturbed. Returns the new fd (or fd itself if it
+ * cannot be moved). */
 static int high_fd(int fd) {
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < 128)
-    return fd;
-  rlim_t cur = rl.rlim_cur > (1u << 20) ? (1u << 20) : rl.rlim_cur;
-  int hi = fcntl(fd, F_DUPFD_CLOEXEC, (int)(cur - 32));
+  int hi = zs_sys_dup_high(fd);
   if (hi < 0)
     return fd;
-  syscall(SYS_close, fd);
+  zs_sys_close(fd);
   return hi;
 }
 

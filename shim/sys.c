@@ -12,6 +12,8 @@
 #include "state.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
@@ -86,4 +88,25 @@ void *zs_sys_storage(size_t len) {
   if (r == -1)
     return NULL;
   return (void *)r;
+}
+
+#define FD_CEILING 4096 /* never keep descriptors above this */
+#define FD_MARGIN 64    /* the shim's numbers: the top 64 below the limit */
+
+/* zs_sys_fd_floor - see sys.h. */
+int zs_sys_fd_floor(void) {
+  struct rlimit rl;
+  rlim_t cur = FD_CEILING;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < cur)
+    cur = rl.rlim_cur;
+  rlim_t floor = cur / 2;
+  if (cur > FD_MARGIN && cur - FD_MARGIN > floor)
+    floor = cur - FD_MARGIN;
+  return floor < 3 ? 3 : (int)floor;
+}
+
+/* zs_sys_dup_high - see sys.h. */
+int zs_sys_dup_high(int fd) {
+  int hi = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, zs_sys_fd_floor());
+  return hi < 0 ? -errno : hi;
 }

@@ -22,6 +22,22 @@ int zs_sys_shmdt(const void *addr);
 /* Raw syscalls for the shim's own use, never interposed by anyone. */
 int zs_sys_fallocate(int fd, int mode, off_t off, off_t len);
 int zs_sys_close(int fd);
+/*
+ * zs_sys_fd_floor - the lowest number the shim keeps its own descriptors
+ * at: the soft RLIMIT_NOFILE capped at 4096 (the kernel sizes a process's
+ * descriptor table to its highest number), minus 64, but no lower than
+ * half of it and at least 3.  Programs' own descriptors, allocated from
+ * the lowest free number, stay below it.
+ */
+int zs_sys_fd_floor(void);
+
+/*
+ * zs_sys_dup_high - duplicate fd, O_CLOEXEC, at zs_sys_fd_floor() or
+ * above; never at a lower number.  Returns the new descriptor, or -errno
+ * (EMFILE/EINVAL when no such number is free).  fd itself stays open.
+ */
+int zs_sys_dup_high(int fd);
+
 /* zs_sys_storage - anonymous private read-write memory for the shim itself. */
 void *zs_sys_storage(size_t len);
 

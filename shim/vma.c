@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "state.h"
+#include "sys.h"
 
 /* ---- PROCMAP_QUERY ABI (include/uapi/linux/fs.h, 6.11); 6.1 headers lack it. */
 
@@ -68,8 +69,6 @@ _Static_assert(ZS_PROCMAP_QUERY == 0xC0686611u, "PROCMAP_QUERY ioctl number");
 /* Longest mountinfo line kept; longer lines are used only if the mount
  * point and type fit. */
 #define ZS_MOUNTINFO_LINE 1536
-/* The cached descriptor is moved up to min(RLIMIT_NOFILE soft, this) - 64. */
-#define ZS_FD_CEILING 4096
 
 /* ---- raw syscalls: never interposed by another preload, never a
  * cancellation point.  Each returns what the syscall returns, errno set. */
@@ -319,25 +318,17 @@ static inline uint64_t zs_slot(uint32_t pid, int fd) {
 
 /*
  * zs_maps_open_high - open /proc/self/maps and move it to a high number
- * (min(RLIMIT_NOFILE soft, 4096) - 64 or above), out of the way of programs
+ * (zs_sys_dup_high), out of the way of programs
  * that dup2 over low numbers.  Returns the descriptor, or -1 with errno.
  */
 static int zs_maps_open_high(void) {
   int fd = zs_open_ro("/proc/self/maps");
-  if (fd < 0)
-    return -1;
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-    rlim_t lim = rl.rlim_cur;
-    if (lim == RLIM_INFINITY || lim > ZS_FD_CEILING)
-      lim = ZS_FD_CEILING;
-    if (lim > 128 && (rlim_t)fd < lim - 64) {
-      int hi = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, (int)(lim - 64));
-      if (hi >= 0) {
-        zs_close_keep_errno(fd);
-        fd = hi;
-      }
-    }
+  if (fd < 0 || fd >= zs_sys_fd_floor())
+    return fd;
+  int hi = zs_sys_dup_high(fd);
+  if (hi >= 0) {
+    zs_close_keep_errno(fd);
+    fd = hi;
   }
   return fd;
 }

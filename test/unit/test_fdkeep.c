@@ -35,11 +35,11 @@ static struct file new_memfd(const char *name) {
   return f;
 }
 
-/* The documented threshold: max(cur - 64, cur / 2), at least 3, cur capped at 2^20. */
+/* The documented threshold: max(cur - 64, cur / 2), at least 3, cur capped at 4096. */
 static int threshold(void) {
   struct rlimit rl;
   cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
-  unsigned long cur = rl.rlim_cur > (1ul << 20) ? (1ul << 20) : (unsigned long)rl.rlim_cur;
+  unsigned long cur = rl.rlim_cur > 4096ul ? 4096ul : (unsigned long)rl.rlim_cur;
   unsigned long h = cur / 2;
   if (cur > 64 && cur - 64 > h)
     h = cur - 64;
