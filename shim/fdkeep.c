@@ -15,6 +15,7 @@
  */
 #include "fdkeep.h"
 #include "registry.h"
+#include "fdguard.h"
 #include "sys.h"
 
 #include <errno.h>
@@ -76,6 +77,7 @@ static int ref_existing(uint32_t dev, uint64_t ino) {
  */
 static int adopt(int hfd, uint32_t dev, uint64_t ino) {
   int extra = -1, s;
+  zs_fdguard_note(hfd);
   pthread_mutex_lock(&zs_table_lock);
   s = find_locked(dev, ino);
   if (s >= 0) {
@@ -226,4 +228,42 @@ int zs_fdkeep_owns(int fd) {
  */
 void zs_fdkeep_reset_after_fork(void) {
   pthread_mutex_init(&zs_table_lock, NULL);
+}
+
+/*
+ * zs_fdkeep_relocate - the program wants the number fd: if a slot keeps
+ * it, move the slot to another high number (the old number is left for the
+ * program's dup2 to replace). Returns 1 if moved, 0 if fd is not kept,
+ * -errno if it was kept but no other number was free (the slot then has no
+ * descriptor: later punches of that file fall back and log).
+ */
+int zs_fdkeep_relocate(int fd) {
+  int r = 0;
+  if (fd < 0)
+    return 0;
+  pthread_mutex_lock(&zs_table_lock);
+  for (int s = 0; s < ZS_FDKEEP_SLOTS; s++) {
+    if (zs_table[s].refs == 0 || zs_table[s].fd != fd)
+      continue;
+    int hi = zs_sys_dup_high(fd);
+    zs_table[s].fd = hi >= 0 ? hi : -1;
+    if (hi >= 0)
+      zs_fdguard_note(hi);
+    r = hi >= 0 ? 1 : hi;
+    break;
+  }
+  pthread_mutex_unlock(&zs_table_lock);
+  return r;
+}
+
+/* zs_fdkeep_list - the kept descriptor numbers, at most cap of them, into
+ * out. Returns how many. */
+int zs_fdkeep_list(int *out, int cap) {
+  int n = 0;
+  pthread_mutex_lock(&zs_table_lock);
+  for (int s = 0; s < ZS_FDKEEP_SLOTS && n < cap; s++)
+    if (zs_table[s].refs > 0 && zs_table[s].fd >= 0)
+      out[n++] = zs_table[s].fd;
+  pthread_mutex_unlock(&zs_table_lock);
+  return n;
 }

@@ -50,4 +50,15 @@ int zs_fdkeep_owns(int fd);
  */
 void zs_fdkeep_reset_after_fork(void);
 
+/*
+ * zs_fdkeep_relocate - move a kept descriptor off number fd (the program
+ * dup2s onto it). Returns 1 if moved, 0 if fd is not kept, -errno if no
+ * other number was free (the slot is then left without a descriptor).
+ */
+int zs_fdkeep_relocate(int fd);
+
+/* zs_fdkeep_list - up to cap kept descriptor numbers into out; returns
+ * how many. */
+int zs_fdkeep_list(int *out, int cap);
+
 #endif

@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include "log.h"
+#include "fdguard.h"
 #include "state.h"
 #include "sys.h"
 
@@ -188,6 +189,7 @@ int zs_log_open(const char *dest) {
   if (fd < 0)
     return errno;
   zs_state.log_fd = high_fd(fd);
+  zs_fdguard_note(zs_state.log_fd);
   return 0;
 }
 

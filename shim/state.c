@@ -5,6 +5,7 @@
 #include "state.h"
 #include "classify.h"
 #include "config.h"
+#include "fdguard.h"
 #include "log.h"
 #include "registry.h"
 #include "stats.h"
@@ -31,6 +32,10 @@ static void resolve_real(void) {
   zs_state.real.madvise = dlsym(RTLD_NEXT, "madvise");
   zs_state.real.shmat = dlsym(RTLD_NEXT, "shmat");
   zs_state.real.shmdt = dlsym(RTLD_NEXT, "shmdt");
+  zs_state.real.close = dlsym(RTLD_NEXT, "close");
+  zs_state.real.close_range = dlsym(RTLD_NEXT, "close_range");
+  zs_state.real.dup2 = dlsym(RTLD_NEXT, "dup2");
+  zs_state.real.dup3 = dlsym(RTLD_NEXT, "dup3");
 }
 
 /* read_default_huge_size - Hugepagesize from /proc/meminfo in bytes, 0 if
@@ -62,6 +67,7 @@ static size_t read_default_huge_size(void) {
 static void fork_prepare(void) { zs_registry_wrlock(); }
 static void fork_parent(void) { zs_registry_unlock(); }
 static void fork_child(void) {
+  zs_fdguard_set_owner();
   zs_registry_reset_after_fork();
   zs_vma_forget_fd();
 }
@@ -83,6 +89,7 @@ static int finish_init(void) {
   }
   zs_state.default_huge_size = read_default_huge_size();
   zs_classify_learn_shm_dev();
+  zs_fdguard_set_owner();
   pthread_atfork(fork_prepare, fork_parent, fork_child);
   return ZS_READY;
 }

@@ -32,6 +32,10 @@ struct zs_real {
   int (*madvise)(void *, size_t, int);
   void *(*shmat)(int, const void *, int);
   int (*shmdt)(const void *);
+  int (*close)(int);
+  int (*close_range)(unsigned, unsigned, int);
+  int (*dup2)(int, int);
+  int (*dup3)(int, int, int);
 };
 
 struct zs_config {

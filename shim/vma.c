@@ -29,6 +29,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "fdguard.h"
 #include "state.h"
 #include "sys.h"
 
@@ -369,6 +370,7 @@ static int zs_maps_fd(int bad_fd) {
     }
     uint64_t odev = atomic_load_explicit(&g_maps_dev, memory_order_relaxed);
     uint64_t oino = atomic_load_explicit(&g_maps_ino, memory_order_relaxed);
+    zs_fdguard_note(nfd);
     if (atomic_compare_exchange_strong_explicit(&g_maps, &cur, zs_slot(pid, nfd),
                                                 memory_order_acq_rel, memory_order_acquire)) {
       atomic_store_explicit(&g_maps_dev, (uint64_t)st.st_dev, memory_order_relaxed);
@@ -486,6 +488,26 @@ int zs_vma_query(uintptr_t addr, struct zs_vma *out) {
   if (zs_state.caps.procmap_query)
     return zs_vma_query_pmq(addr, out);
   return zs_vma_query_maps(addr, out);
+}
+
+/* zs_vma_release_range - see vma.h. Only this process's own cache entry is
+ * released: another process's (a fork child's stale value) is not in this
+ * descriptor table. */
+void zs_vma_release_range(unsigned first, unsigned last) {
+  uint64_t cur = atomic_load_explicit(&g_maps, memory_order_acquire);
+  int fd = zs_slot_fd(cur);
+  if (fd < 0 || (unsigned)fd < first || (unsigned)fd > last)
+    return;
+  if (zs_slot_pid(cur) != (uint32_t)getpid())
+    return;
+  atomic_compare_exchange_strong_explicit(&g_maps, &cur, ZS_NOFD, memory_order_acq_rel,
+                                          memory_order_acquire);
+}
+
+/* zs_vma_release_fd - see vma.h. */
+void zs_vma_release_fd(int fd) {
+  if (fd >= 0)
+    zs_vma_release_range((unsigned)fd, (unsigned)fd);
 }
 
 /* See vma.h.  Closes the cached descriptor if there is one; idempotent. */

@@ -57,6 +57,14 @@ unsigned long zs_vma_fs_type(uint32_t dev_major, uint32_t dev_minor, uint64_t *b
 #define ZS_FS_DEVTMPFS 0x1373UL
 #define ZS_FS_UNVERIFIED 0x7a737566UL
 
+/* zs_vma_release_fd - if fd is the cached /proc/self/maps descriptor,
+ * forget it without closing it (the program is about to close or replace
+ * that number); the next query opens a new one. */
+void zs_vma_release_fd(int fd);
+
+/* zs_vma_release_range - zs_vma_release_fd for any number in [first, last]. */
+void zs_vma_release_range(unsigned first, unsigned last);
+
 /* zs_vma_forget_fd - drop the cached /proc/self/maps descriptor (fork child). */
 void zs_vma_forget_fd(void);
 

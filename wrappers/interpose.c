@@ -4,12 +4,18 @@
  * Thin shells: each hands its arguments to the core (shim/hooks.c), which
  * makes the real call. mmap and mmap64 are one function under two names
  * (with _FILE_OFFSET_BITS=64, as CPython and QEMU build, calls bind to
- * mmap64). Only these symbols and the public API are exported.
+ * mmap64). close, close_range, closefrom, dup2 and dup3 keep the shim's own
+ * descriptors out of the program's way (shim/fdguard.c). Only these
+ * symbols and the public API are exported.
  */
 #define _GNU_SOURCE
+#include "fdguard.h"
 #include "hooks.h"
 
+#include <fcntl.h>
 #include <stdarg.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
 
@@ -52,4 +58,24 @@ ZS_EXPORT void *shmat(int id, const void *addr, int flags) {
 
 ZS_EXPORT int shmdt(const void *addr) {
   return zs_shmdt(addr);
+}
+
+ZS_EXPORT int close(int fd) {
+  return zs_close(fd);
+}
+
+ZS_EXPORT int close_range(unsigned first, unsigned last, int flags) {
+  return zs_close_range(first, last, flags);
+}
+
+ZS_EXPORT void closefrom(int lowfd) {
+  zs_closefrom(lowfd);
+}
+
+ZS_EXPORT int dup2(int oldfd, int newfd) {
+  return zs_dup2(oldfd, newfd);
+}
+
+ZS_EXPORT int dup3(int oldfd, int newfd, int flags) {
+  return zs_dup3(oldfd, newfd, flags);
 }
