@@ -3,14 +3,15 @@
  * have the same effect whatever kernel the shim behaves as (ctest runs
  * this natively and with ZAPSHIM_KERNEL=6.10, 5.18, 5.10, where the shim
  * punches private hugetlb through a kept descriptor and, below 6.0, zeroes
- * partial huge pages itself).  The reference is this kernel (6.18):
+ * partial huge pages itself).  The policy (README "Huge pages"):
  *
- *   shared hugetlb (REMOVE, and DONTNEED which the shim turns into it):
- *     whole huge pages in the range are freed, the covered part of a
- *     partial huge page reads zero, the rest keeps its data;
- *   private hugetlb (DONTNEED, and REMOVE which the shim turns into it):
- *     the end of the range is rounded down to a huge page (6.1+): whole
- *     pages are freed, a partial page at the end is left as it was.
+ *   whole huge pages in the range are freed; the covered part of a
+ *   partial huge page reads zero and the page stays (not freed); the rest
+ *   keeps its data.  For shared hugetlb that is what MADV_REMOVE does on
+ *   6.0+; for private hugetlb it is a deliberate difference from the
+ *   kernel alone, whose DONTNEED rounds the end down (6.1+) and leaves the
+ *   partial page as it was.
+ *   DONTNEED with a start inside a huge page gets the kernel's EINVAL.
  *
  * 4 MiB = huge pages H0 [0,2M) and H1 [2M,4M), filled with ZT_FILL.
  */
@@ -121,16 +122,16 @@ Test(partial, shared_inside_remove) {
 }
 
 /*
- * Private: [0,3M) zapped, end rounded down: H0 freed and missing, H1
- * untouched (every byte still ZT_FILL, still in use).
+ * Private: [0,3M) zapped: H0 freed and missing; H1 stays in use, its
+ * covered half [2M,3M) zeroed, [3M,4M) untouched.
  */
 static void private_unaligned_end(enum hsrc src, int advice) {
   struct hmap h = hmap_filled(src);
   zap(h.p, 3 * MIB, advice);
   in_use(&h, 1, "private [0,3M)");
   zt_assert_missing_fault(h.p, 2 * MIB, ZT_UFFD_HUGETLB, "H0");
-  zt_assert_bytes(h.p, 2 * MIB, 0, "H0 reads zero");
-  zt_assert_bytes(h.p + 2 * MIB, 2 * MIB, ZT_FILL, "H1 untouched (end rounded down)");
+  zt_assert_bytes(h.p, 3 * MIB, 0, "[0,3M) reads zero (H1's covered half zeroed)");
+  zt_assert_bytes(h.p + 3 * MIB, MIB, ZT_FILL, "[3M,4M) untouched");
 }
 Test(partial, memfd_private_unaligned_end_dontneed) {
   private_unaligned_end(MEMFD_PRIVATE, MADV_DONTNEED);
@@ -145,12 +146,13 @@ Test(partial, anon_private_unaligned_end_remove) {
   private_unaligned_end(ANON_PRIVATE, MADV_REMOVE);
 }
 
-/* Private, less than one huge page: returns 0 and changes nothing. */
+/* Private, less than one huge page: returns 0, nothing freed, [0,1M) zero. */
 static void private_below_one_page(enum hsrc src, int advice) {
   struct hmap h = hmap_filled(src);
   zap(h.p, MIB, advice);
   in_use(&h, 2, "private [0,1M)");
-  zt_assert_bytes(h.p, LEN, ZT_FILL, "nothing zapped");
+  zt_assert_bytes(h.p, MIB, 0, "[0,1M) zeroed");
+  zt_assert_bytes(h.p + MIB, 3 * MIB, ZT_FILL, "[1M,4M) untouched");
 }
 Test(partial, memfd_private_below_one_page_dontneed) {
   private_below_one_page(MEMFD_PRIVATE, MADV_DONTNEED);
@@ -161,3 +163,17 @@ Test(partial, memfd_private_below_one_page_remove) {
 Test(partial, anon_private_below_one_page_dontneed) {
   private_below_one_page(ANON_PRIVATE, MADV_DONTNEED);
 }
+
+/* DONTNEED starting inside a huge page: the kernel's EINVAL, nothing changed. */
+static void dontneed_unaligned_start(enum hsrc src) {
+  struct hmap h = hmap_filled(src);
+  errno = 0;
+  int r = madvise(h.p + MIB, 3 * MIB, MADV_DONTNEED);
+  int e = errno;
+  cr_assert(r == -1 && e == EINVAL, "DONTNEED from inside a huge page returned %d errno %d (%s), "
+            "expected -1 EINVAL", r, e, strerror(e));
+  in_use(&h, 2, "after the refused DONTNEED");
+  zt_assert_bytes(h.p, LEN, ZT_FILL, "nothing changed");
+}
+Test(partial, shared_unaligned_start_dontneed) { dontneed_unaligned_start(MEMFD_SHARED); }
+Test(partial, private_unaligned_start_dontneed) { dontneed_unaligned_start(MEMFD_PRIVATE); }
