@@ -423,8 +423,9 @@ struct thread_arg {
   double ns; /* result: median ns per call in this thread */
 };
 
-/* thread_main - touch + DONTNEED on 64 pages of this thread's own mapping,
- * batches timed after a common start. Returns NULL; result in arg->ns. */
+/* thread_main - touch + DONTNEED on 64 pages of this thread's own mapping;
+ * both threads start every batch together (a barrier), so the batches are
+ * timed while the other thread runs too. Returns NULL; result in arg->ns. */
 static void *thread_main(void *argp) {
   struct thread_arg *a = argp;
   const unsigned n = 64;
@@ -432,8 +433,17 @@ static void *thread_main(void *argp) {
   pin_to(a->cpu);
   struct loop l = {.base = map_or_die(n * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1),
                    .unit = pg, .npages = n, .advice = MADV_DONTNEED, .touch = true};
+  double v[32];
+  int nb = a->batches > 32 ? 32 : a->batches;
   pthread_barrier_wait(a->bar);
-  a->ns = time_batches(loop_zap, &l, a->calls, a->batches);
+  loop_zap(&l, a->calls); /* warm-up */
+  for (int b = 0; b < nb; b++) {
+    pthread_barrier_wait(a->bar);
+    uint64_t t0 = now_ns();
+    loop_zap(&l, a->calls);
+    v[b] = (double)(now_ns() - t0) / a->calls;
+  }
+  a->ns = median(v, nb);
   munmap(l.base, n * pg);
   return NULL;
 }
