@@ -1,0 +1,201 @@
+/*
+ * test_keptfd.c - zaps that need fallocate(PUNCH_HOLE) (private shmem
+ * with MADV_REMOVE; private hugetlb on kernels without hugetlb DONTNEED,
+ * i.e. the ZAPSHIM_KERNEL=5.10 run) must keep working whatever the
+ * program does with its descriptors after mmap: close it (and reuse the
+ * number for another file), close_range, closefrom, a close loop, dup2
+ * onto the shim's own descriptor, fork.  The file is watched through a
+ * descriptor dup'ed before any of that (obs): the number the program
+ * closes is not the one the test reads with.
+ *
+ * A lost descriptor shows as a non-zap: the private mapping reads the
+ * file's content again instead of zero, and the file keeps its pages.
+ */
+#define _GNU_SOURCE
+#include "testutil.h"
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef MFD_HUGE_2MB
+#define MFD_HUGE_2MB (21U << 26) /* log2(2 MiB) << MFD_HUGE_SHIFT */
+#endif
+
+#define MIB ZT_MIB
+#define LEN (4 * MIB)
+#define OTHER_FILL 0x11 /* a file that takes over a closed descriptor number */
+
+static void zap(void *p, size_t len, int advice) {
+  errno = 0;
+  int r = madvise(p, len, advice);
+  int e = errno;
+  cr_assert(r == 0, "madvise(%p, %#zx, %d) returned %d, errno %d (%s)", p, len, advice, r, e,
+            strerror(e));
+}
+
+struct priv {
+  char *p;
+  int fd;  /* the program's descriptor (closed by the tests) */
+  int obs; /* the test's own view of the same file */
+};
+
+/* Private mapping of a memfd holding ZT_FILE_FILL, written with ZT_FILL. */
+static struct priv priv_memfd(void) {
+  struct priv m;
+  m.fd = zt_make_memfd(LEN, 0);
+  zt_pfill(m.fd, 0, LEN, ZT_FILE_FILL);
+  m.obs = dup(m.fd);
+  cr_assert(m.obs >= 0, "dup: %s", strerror(errno));
+  m.p = zt_map(LEN, MAP_PRIVATE, m.fd, 0);
+  zt_fill(m.p, LEN, ZT_FILL);
+  return m;
+}
+
+/* MADV_REMOVE on the private memfd mapping did it all: private copies
+ * dropped, backing file punched (seen through obs), missing fault. */
+static void assert_private_remove_whole(struct priv *m, const char *what) {
+  zap(m->p, LEN, MADV_REMOVE);
+  long long b = zt_st_blocks(m->obs);
+  cr_assert(b == 0, "%s: the backing file still has %lld blocks: not punched", what, b);
+  zt_assert_pbytes(m->obs, 0, LEN, 0, what);
+  zt_assert_missing_fault(m->p, LEN, ZT_UFFD_SHMEM, what);
+  zt_assert_bytes(m->p, LEN, 0, what);
+}
+
+/* The program closes its descriptor; a new file takes the same number. */
+Test(keptfd, program_closes_fd_number_reused) {
+  struct priv m = priv_memfd();
+  cr_assert(close(m.fd) == 0, "close: %s", strerror(errno));
+  int other = zt_make_memfd(LEN, 0);
+  zt_pfill(other, 0, LEN, OTHER_FILL);
+  cr_log_info("program fd %d closed, new memfd got %d", m.fd, other);
+  assert_private_remove_whole(&m, "after close(fd) and reuse of the number");
+  zt_assert_pbytes(other, 0, LEN, OTHER_FILL, "the file now at the old number is untouched");
+  cr_assert_eq(zt_st_blocks(other), (long long)(LEN / 512), "the other file keeps its pages");
+}
+
+Test(keptfd, close_range_above_obs) {
+  struct priv m = priv_memfd();
+  cr_assert(close_range((unsigned)m.obs + 1, ~0U, 0) == 0, "close_range: %s", strerror(errno));
+  assert_private_remove_whole(&m, "after close_range(obs+1, ~0)");
+}
+
+Test(keptfd, closefrom_above_obs) {
+  struct priv m = priv_memfd();
+  closefrom(m.obs + 1);
+  assert_private_remove_whole(&m, "after closefrom(obs+1)");
+}
+
+Test(keptfd, close_loop_above_obs) {
+  struct priv m = priv_memfd();
+  struct rlimit rl;
+  cr_assert(getrlimit(RLIMIT_NOFILE, &rl) == 0, "getrlimit");
+  int top = rl.rlim_cur > (1u << 20) ? (1 << 20) : (int)rl.rlim_cur;
+  for (int i = m.obs + 1; i < top; i++)
+    close(i);
+  assert_private_remove_whole(&m, "after closing every descriptor above obs");
+}
+
+/*
+ * close_range through the raw syscall (Go and Rust runtimes, sandboxes;
+ * glibc's own closefrom does the same internally): the shim cannot see it
+ * and loses its kept descriptor.  The zap must still be whole - the
+ * memory is still mapped, so the file can be reached again (e.g. through
+ * /proc/self/map_files) - rather than return 0 with the file's stale
+ * content showing in the range.
+ */
+Test(keptfd, raw_close_range_above_obs) {
+  struct priv m = priv_memfd();
+  long r = syscall(SYS_close_range, (unsigned)m.obs + 1, ~0U, 0);
+  cr_assert(r == 0, "raw close_range: %s", strerror(errno));
+  assert_private_remove_whole(&m, "after a raw close_range(obs+1, ~0) the shim did not see");
+}
+
+/* Descriptors other than obs and fd that name the same file: the shim's. */
+static int find_kept(int obs, int fd, int *out, int cap) {
+  struct stat want;
+  cr_assert(fstat(obs, &want) == 0, "fstat");
+  DIR *d = opendir("/proc/self/fd");
+  cr_assert(d, "opendir /proc/self/fd");
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) && n < cap) {
+    int x = atoi(e->d_name);
+    struct stat st;
+    if (e->d_name[0] == '.' || x == obs || x == fd || x == dirfd(d) || fstat(x, &st) != 0)
+      continue;
+    if (st.st_dev == want.st_dev && st.st_ino == want.st_ino)
+      out[n++] = x;
+  }
+  closedir(d);
+  return n;
+}
+
+/* The program dup2s another file onto the number the shim keeps. */
+Test(keptfd, dup2_onto_kept_fd) {
+  struct priv m = priv_memfd();
+  int kept[8];
+  int n = find_kept(m.obs, m.fd, kept, 8);
+  cr_log_info("%d kept descriptor(s) found for the private memfd", n);
+  int other = zt_make_memfd(LEN, 0);
+  zt_pfill(other, 0, LEN, OTHER_FILL);
+  for (int i = 0; i < n; i++)
+    cr_assert(dup2(other, kept[i]) == kept[i], "dup2 onto %d: %s", kept[i], strerror(errno));
+  close(m.fd);
+  assert_private_remove_whole(&m, "after dup2 onto the kept descriptor");
+  zt_assert_pbytes(other, 0, LEN, OTHER_FILL, "the file dup2'ed there is untouched");
+}
+
+/* A fork child zaps with the descriptors it inherited; the parent too. */
+Test(keptfd, fork_child_zaps) {
+  struct priv m = priv_memfd();
+  close(m.fd);
+  pid_t pid = fork();
+  cr_assert(pid >= 0, "fork: %s", strerror(errno));
+  if (pid == 0) {
+    int r = madvise(m.p, 2 * MIB, MADV_REMOVE);
+    int ok = r == 0 && zt_find_not(m.p, 2 * MIB, 0) < 0 && zt_pfind_not(m.obs, 0, 2 * MIB, 0) == -1;
+    _exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+            "the fork child's MADV_REMOVE of [0,2M) did not punch the file (status %#x)", status);
+  /* the child punched the shared file: the parent's private copies stay */
+  zt_assert_bytes(m.p, LEN, ZT_FILL, "parent's private copies untouched by the child");
+  zt_assert_pbytes(m.obs, 2 * MIB, 2 * MIB, ZT_FILE_FILL, "file [2M,4M) untouched by the child");
+  assert_private_remove_whole(&m, "the parent after the child's zap");
+}
+
+/*
+ * Private hugetlb memfd, descriptor closed and everything above obs
+ * closed: both huge pages still go back to the pool (under
+ * ZAPSHIM_KERNEL=5.10 this needs the kept descriptor).
+ */
+static void hugetlb_private_closed(int advice) {
+  zt_need_hugepages(ZT_HPAGE_2M, 2);
+  int fd = zt_make_memfd(LEN, MFD_HUGETLB | MFD_HUGE_2MB);
+  int obs = dup(fd);
+  long free0 = zt_hugepages_free(ZT_HPAGE_2M);
+  char *p = zt_map(LEN, MAP_PRIVATE, fd, 0);
+  zt_fill(p, LEN, ZT_FILL);
+  cr_assert_eq(zt_hugepages_free(ZT_HPAGE_2M), free0 - 2, "two huge pages in use");
+  cr_assert(close_range((unsigned)obs + 1, ~0U, 0) == 0, "close_range: %s", strerror(errno));
+  close(fd);
+  zap(p, LEN, advice);
+  cr_assert_eq(zt_hugepages_free(ZT_HPAGE_2M), free0, "both huge pages back in the pool");
+  zt_assert_missing_fault(p, LEN, ZT_UFFD_HUGETLB, "private hugetlb, fd closed");
+  zt_assert_bytes(p, LEN, 0, "private hugetlb, fd closed");
+}
+Test(keptfd, hugetlb_private_closed_dontneed) { hugetlb_private_closed(MADV_DONTNEED); }
+Test(keptfd, hugetlb_private_closed_remove) { hugetlb_private_closed(MADV_REMOVE); }
