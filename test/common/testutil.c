@@ -72,7 +72,7 @@ void zt_assert_bytes(const void *p, size_t len, unsigned char v, const char *wha
 }
 
 void zt_pfill(int fd, off_t off, size_t len, unsigned char v) {
-  static unsigned char buf[64 * 1024];
+  unsigned char buf[64 * 1024]; /* on the stack: the helpers are thread-safe */
   memset(buf, v, sizeof buf);
   while (len) {
     size_t n = len < sizeof buf ? len : sizeof buf;
@@ -84,7 +84,7 @@ void zt_pfill(int fd, off_t off, size_t len, unsigned char v) {
 }
 
 long zt_pfind_not(int fd, off_t off, size_t len, unsigned char v) {
-  static unsigned char buf[64 * 1024];
+  unsigned char buf[64 * 1024]; /* on the stack: the helpers are thread-safe */
   size_t done = 0;
   while (done < len) {
     size_t n = len - done < sizeof buf ? len - done : sizeof buf;
