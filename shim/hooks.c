@@ -71,27 +71,6 @@ static int keep_fd_for_mmap(int fd, const struct zs_map *m) {
   return slot < 0 ? -1 : slot;
 }
 
-/* map_files_path - "/proc/self/map_files/START-END" (lower-case hex, as
- * the kernel names them) into path, which holds at least 64 bytes. */
-static void map_files_path(uintptr_t start, uintptr_t end, char *path) {
-  static const char prefix[] = "/proc/self/map_files/";
-  size_t n = sizeof prefix - 1;
-  memcpy(path, prefix, n);
-  uintptr_t bounds[2] = {start, end};
-  for (int i = 0; i < 2; i++) {
-    char digits[16];
-    int k = 0;
-    uintptr_t x = bounds[i];
-    do {
-      digits[k++] = "0123456789abcdef"[x & 15];
-      x >>= 4;
-    } while (x);
-    while (k > 0)
-      path[n++] = digits[--k];
-    path[n++] = i == 0 ? '-' : 0;
-  }
-}
-
 /* keep_fd_for_anon_huge - MAP_HUGETLB private memory has no descriptor of
  * the program's; where a zap will need to punch it, open the kernel's
  * backing file through /proc/self/map_files. Fills m->dev, m->ino. */
@@ -101,8 +80,8 @@ static void keep_fd_for_anon_huge(struct zs_map *m) {
   struct zs_vma v;
   if (zs_vma_query(m->start, &v) != 0 || v.start != m->start || !v.ino)
     return;
-  char path[64];
-  map_files_path(v.start, v.end, path);
+  char path[ZS_MAP_FILES_PATH_MAX];
+  zs_vma_map_files_path(v.start, v.end, path);
   uint32_t dev = zs_dev_pack(v.dev_major, v.dev_minor);
   int slot = zs_fdkeep_open_path(path, dev, v.ino);
   if (slot >= 0) {

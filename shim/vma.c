@@ -518,6 +518,26 @@ void zs_vma_forget_fd(void) {
     zs_close_keep_errno(fd);
 }
 
+/* zs_vma_map_files_path - see vma.h. */
+void zs_vma_map_files_path(uintptr_t start, uintptr_t end, char *path) {
+  static const char prefix[] = "/proc/self/map_files/";
+  size_t n = sizeof prefix - 1;
+  memcpy(path, prefix, n);
+  uintptr_t bounds[2] = {start, end};
+  for (int i = 0; i < 2; i++) {
+    char digits[16];
+    int k = 0;
+    uintptr_t x = bounds[i];
+    do {
+      digits[k++] = "0123456789abcdef"[x & 15];
+      x >>= 4;
+    } while (x);
+    while (k > 0)
+      path[n++] = digits[--k];
+    path[n++] = i == 0 ? '-' : 0;
+  }
+}
+
 /* ---- /proc/self/mountinfo ---- */
 
 /*

@@ -65,6 +65,17 @@ void zs_vma_release_fd(int fd);
 /* zs_vma_release_range - zs_vma_release_fd for any number in [first, last]. */
 void zs_vma_release_range(unsigned first, unsigned last);
 
+#define ZS_MAP_FILES_PATH_MAX 64
+
+/*
+ * zs_vma_map_files_path - "/proc/self/map_files/START-END" for the VMA
+ * [start, end), as the kernel names it (lower-case hex), into path (at
+ * least ZS_MAP_FILES_PATH_MAX bytes).  Opening it reaches the file behind
+ * a mapping even when no descriptor of it is left (needs CAP_SYS_ADMIN or
+ * CAP_CHECKPOINT_RESTORE).
+ */
+void zs_vma_map_files_path(uintptr_t start, uintptr_t end, char *path);
+
 /* zs_vma_forget_fd - drop the cached /proc/self/maps descriptor (fork child). */
 void zs_vma_forget_fd(void);
 

@@ -27,6 +27,8 @@
 #include <stdbool.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #ifndef FALLOC_FL_KEEP_SIZE
 #define FALLOC_FL_KEEP_SIZE 0x01
@@ -215,18 +217,51 @@ static void zero_edge(const struct piece *p, uintptr_t a, uintptr_t b) {
   log_incomplete(p, a, b, "partial huge page zeroed, not freed");
 }
 
-/* punch - fallocate(PUNCH_HOLE) of the file range behind [a, b) through the
- * descriptor the shim keeps, after checking it still names that file.
- * Returns 0 or errno (EBADF if there is no usable descriptor). */
+/* open_backing - a fresh read-write descriptor of the file behind the
+ * piece, through /proc/self/map_files (the mapping still holds the file
+ * even when every descriptor of it is gone), confirmed to be the file the
+ * piece maps (dev, ino). Returns the descriptor or -1. */
+static int open_backing(const struct piece *p) {
+  struct zs_vma v;
+  if (zs_vma_query(p->start, &v) != 0 || v.start > p->start || v.ino != p->m.ino ||
+      zs_dev_pack(v.dev_major, v.dev_minor) != p->m.dev)
+    return -1;
+  char path[ZS_MAP_FILES_PATH_MAX];
+  zs_vma_map_files_path(v.start, v.end, path);
+  int fd = open(path, O_RDWR | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || (uint64_t)st.st_ino != p->m.ino ||
+      zs_dev_pack(major(st.st_dev), minor(st.st_dev)) != p->m.dev) {
+    zs_sys_close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* punch - fallocate(PUNCH_HOLE) of the file range behind [a, b), through
+ * the descriptor the shim keeps after checking it still names that file,
+ * or else through a fresh one from /proc/self/map_files (the program may
+ * have closed the kept one behind the shim's back). Returns 0 or errno
+ * (EBADF if no descriptor of that file could be had). */
 static int punch(const struct piece *p, uintptr_t a, uintptr_t b) {
   if (a >= b)
     return 0;
+  if (p->m.ino == 0)
+    return EBADF;
   int fd = zs_fdkeep_fd(p->m.fdslot, p->m.dev, p->m.ino);
+  int own = -1;
+  if (fd < 0)
+    fd = own = open_backing(p);
   if (fd < 0)
     return EBADF;
   int r = zs_sys_fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                            (off_t)file_offset_of(p, a), (off_t)(b - a));
-  return r == 0 ? 0 : errno;
+  int e = r == 0 ? 0 : errno;
+  if (own >= 0)
+    zs_sys_close(own);
+  return e;
 }
 
 /* fall_back - the translated call failed with err: do the program's own

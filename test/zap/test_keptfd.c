@@ -13,8 +13,10 @@
  */
 #define _GNU_SOURCE
 #include "testutil.h"
+#include "zapshim.h"
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -199,3 +201,31 @@ static void hugetlb_private_closed(int advice) {
 }
 Test(keptfd, hugetlb_private_closed_dontneed) { hugetlb_private_closed(MADV_DONTNEED); }
 Test(keptfd, hugetlb_private_closed_remove) { hugetlb_private_closed(MADV_REMOVE); }
+
+/* The number of the descriptor the shim keeps for the mapping at p, read
+ * through the public API of the preloaded library; -1 if none. */
+static int shim_kept_fd(void *p) {
+  int (*query)(const void *, struct zapshim_range_info *) =
+      (int (*)(const void *, struct zapshim_range_info *))dlsym(RTLD_DEFAULT, "zapshim_query");
+  struct zapshim_range_info info;
+  if (!query || query(p, &info) != 0)
+    return -1;
+  return info.fd;
+}
+
+/*
+ * The kept number replaced behind the shim's back (a raw dup3 it cannot
+ * see) by another file: that file must never be punched (the fstat check
+ * refuses the number); the zap still reaches the mapping's own file.
+ */
+Test(keptfd, kept_number_replaced_by_raw_dup3) {
+  zt_need(zt_shim_loaded(), "libzapshim.so preloaded (run through ctest)");
+  struct priv m = priv_memfd();
+  int kept = shim_kept_fd(m.p);
+  cr_assert_geq(kept, 0, "the shim keeps a descriptor for a private memfd");
+  int other = zt_make_memfd(LEN, 0);
+  zt_pfill(other, 0, LEN, OTHER_FILL);
+  cr_assert_eq(syscall(SYS_dup3, other, kept, O_CLOEXEC), kept);
+  assert_private_remove_whole(&m, "kept number replaced by a raw dup3");
+  zt_assert_pbytes(kept, 0, LEN, OTHER_FILL, "the file now at the kept number is untouched");
+}
