@@ -35,12 +35,13 @@ static void fill_info(const struct zs_map *m, struct zapshim_range_info *info) {
 ZS_API int zapshim_query(const void *addr, struct zapshim_range_info *info) {
   uintptr_t a = (uintptr_t)addr;
   struct zs_map m;
-  if (zs_init()) {
+  if (zs_enter()) {
     zs_registry_rdlock();
     int found = zs_registry_find(a, &m) == 0 && m.start <= a;
     if (found)
       fill_info(&m, info);
     zs_registry_unlock();
+    zs_leave();
     if (found)
       return 0;
   }

@@ -84,11 +84,13 @@ static int real_close_range(unsigned first, unsigned last, int flags) {
 
 /* zs_close - see fdguard.h. */
 int zs_close(int fd) {
-  if (may_be_ours(fd)) {
-    zs_vma_release_fd(fd);
-    if (protected_fd(fd))
-      return 0; /* the program's close loop succeeds; the descriptor stays */
-  }
+  if (!may_be_ours(fd) || !zs_enter())
+    return real_close(fd);
+  zs_vma_release_fd(fd);
+  bool keep = protected_fd(fd);
+  zs_leave();
+  if (keep)
+    return 0; /* the program's close loop succeeds; the descriptor stays */
   return real_close(fd);
 }
 
@@ -111,11 +113,12 @@ static int protected_list(int *out, int cap) {
  * between the shim's protected descriptors. */
 int zs_close_range(unsigned first, unsigned last, int flags) {
   unsigned probe = last > (unsigned)INT_MAX ? (unsigned)INT_MAX : last;
-  if (first > last || (flags & CLOSE_RANGE_CLOEXEC) || !may_be_ours((int)probe))
+  if (first > last || (flags & CLOSE_RANGE_CLOEXEC) || !may_be_ours((int)probe) || !zs_enter())
     return real_close_range(first, last, flags);
   zs_vma_release_range(first, last);
   int fds[ZS_FDGUARD_MAX];
   int n = protected_list(fds, ZS_FDGUARD_MAX);
+  zs_leave();
   unsigned from = first;
   for (int i = 0; i < n; i++) {
     unsigned fd = (unsigned)fds[i];
@@ -137,10 +140,18 @@ void zs_closefrom(int lowfd) {
   zs_close_range((unsigned)lowfd, ~0U, 0);
 }
 
+/* guard_target - before a dup onto newfd: move the shim's descriptor away
+ * if it has that number. */
+static void guard_target(int oldfd, int newfd) {
+  if (oldfd == newfd || !may_be_ours(newfd) || !zs_enter())
+    return;
+  move_away(newfd);
+  zs_leave();
+}
+
 /* zs_dup2 - see fdguard.h. */
 int zs_dup2(int oldfd, int newfd) {
-  if (oldfd != newfd && may_be_ours(newfd))
-    move_away(newfd);
+  guard_target(oldfd, newfd);
   if (zs_state.real.dup2)
     return zs_state.real.dup2(oldfd, newfd);
   return (int)syscall(SYS_dup2, oldfd, newfd);
@@ -148,8 +159,7 @@ int zs_dup2(int oldfd, int newfd) {
 
 /* zs_dup3 - see fdguard.h. */
 int zs_dup3(int oldfd, int newfd, int flags) {
-  if (oldfd != newfd && may_be_ours(newfd))
-    move_away(newfd);
+  guard_target(oldfd, newfd);
   if (zs_state.real.dup3)
     return zs_state.real.dup3(oldfd, newfd, flags);
   return (int)syscall(SYS_dup3, oldfd, newfd, flags);

@@ -34,21 +34,6 @@
 #define MREMAP_DONTUNMAP 4
 #endif
 
-/* Nonzero while this thread is inside the shim. initial-exec: no
- * allocation on first use, safe in a preloaded library. */
-static __thread int inside __attribute__((tls_model("initial-exec")));
-
-/* enter - true if this call may use the registry: the shim is ready and
- * this thread is not already inside it. Pair with leave(). */
-static bool enter(void) {
-  if (inside || !zs_init())
-    return false;
-  inside = 1;
-  return true;
-}
-
-static void leave(void) { inside = 0; }
-
 static uintptr_t page_round_up(uintptr_t v, size_t size) {
   return (v + size - 1) & ~(uintptr_t)(size - 1);
 }
@@ -106,7 +91,7 @@ static void record_mapping(struct zs_map *m, uintptr_t p, size_t len) {
 
 /* zs_mmap - see hooks.h. */
 void *zs_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
-  if (!enter())
+  if (!zs_enter())
     return zs_sys_mmap(addr, len, prot, flags, fd, off);
   struct zs_map m = {.fdslot = -1, .prot = (uint8_t)prot, .page_shift = 12};
   int slot = -1;
@@ -126,14 +111,14 @@ void *zs_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
     zs_fdkeep_unref(slot);
   }
   zs_registry_unlock();
-  leave();
+  zs_leave();
   errno = saved;
   return p;
 }
 
 /* zs_munmap - see hooks.h. */
 int zs_munmap(void *addr, size_t len) {
-  if (!enter())
+  if (!zs_enter())
     return zs_sys_munmap(addr, len);
   zs_registry_wrlock();
   int r = zs_sys_munmap(addr, len);
@@ -142,7 +127,7 @@ int zs_munmap(void *addr, size_t len) {
     zs_registry_remove((uintptr_t)addr,
                        page_round_up((uintptr_t)addr + len, zs_state.page_size));
   zs_registry_unlock();
-  leave();
+  zs_leave();
   errno = saved;
   return r;
 }
@@ -174,7 +159,7 @@ static void record_remap(uintptr_t old, size_t old_len, size_t new_len, int flag
 
 /* zs_mremap - see hooks.h. */
 void *zs_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr) {
-  if (!enter())
+  if (!zs_enter())
     return zs_sys_mremap(old, old_len, new_len, flags, new_addr);
   zs_registry_wrlock();
   void *p = zs_sys_mremap(old, old_len, new_len, flags, new_addr);
@@ -182,25 +167,77 @@ void *zs_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_
   if (p != MAP_FAILED)
     record_remap((uintptr_t)old, old_len, new_len, flags, (uintptr_t)p);
   zs_registry_unlock();
-  leave();
+  zs_leave();
   errno = saved;
   return p;
 }
 
-/* zs_madvise - see hooks.h. Advice other than MADV_DONTNEED and
- * MADV_REMOVE goes straight to the kernel. */
+/* mark_range - set and clear ZS_MAP_* flags on the registry's view of
+ * [a, b), splitting entries at the edges. Holds the write lock. */
+static void mark_range(uintptr_t a, uintptr_t b, uint8_t set, uint8_t clear) {
+  struct zs_map m;
+  for (uintptr_t x = a; x < b && zs_registry_find(x, &m) == 0 && m.start < b; x = m.end) {
+    uint8_t flags = (uint8_t)((m.flags | set) & ~clear);
+    if (flags == m.flags)
+      continue;
+    struct zs_map piece = m;
+    piece.start = m.start > a ? m.start : a;
+    piece.end = m.end < b ? m.end : b;
+    piece.offset += piece.start - m.start;
+    piece.flags = flags;
+    zs_fdkeep_ref(m.fdslot); /* keep the slot alive across the removal */
+    zs_registry_remove(piece.start, piece.end);
+    zs_registry_insert(&piece);
+    zs_fdkeep_unref(m.fdslot);
+  }
+}
+
+/* fork_advice - MADV_DONTFORK / MADV_DOFORK: the real call, then the
+ * registry notes which ranges a fork child will not have. */
+static int fork_advice(void *addr, size_t len, int advice) {
+  if (!zs_enter())
+    return zs_sys_madvise(addr, len, advice);
+  zs_registry_wrlock();
+  int r = zs_sys_madvise(addr, len, advice);
+  int saved = errno;
+  if (r == 0) {
+    uintptr_t a = (uintptr_t)addr, b = page_round_up(a + len, zs_state.page_size);
+    if (advice == MADV_DONTFORK)
+      mark_range(a, b, ZS_MAP_DONTFORK, 0);
+    else
+      mark_range(a, b, 0, ZS_MAP_DONTFORK);
+  }
+  zs_registry_unlock();
+  zs_leave();
+  errno = saved;
+  return r;
+}
+
+/* zs_hooks_fork_child - see hooks.h. */
+void zs_hooks_fork_child(void) {
+  struct zs_map m;
+  for (uintptr_t x = 0; zs_registry_find(x, &m) == 0; x = m.end)
+    if (m.flags & ZS_MAP_DONTFORK)
+      zs_registry_remove(m.start, m.end);
+}
+
+/* zs_madvise - see hooks.h. MADV_DONTFORK/DOFORK are noted in the
+ * registry; advice other than MADV_DONTNEED and MADV_REMOVE goes straight
+ * to the kernel. */
 int zs_madvise(void *addr, size_t len, int advice) {
+  if (advice == MADV_DONTFORK || advice == MADV_DOFORK)
+    return fork_advice(addr, len, advice);
   if (advice != MADV_DONTNEED && advice != MADV_REMOVE)
     return zs_sys_madvise(addr, len, advice);
   if (!zs_init())
     return zs_sys_madvise(addr, len, advice);
-  if (!enter())
+  if (!zs_enter())
     return zs_zap(addr, len, advice, false);
   zs_registry_rdlock();
   int r = zs_zap(addr, len, advice, true);
   int saved = errno;
   zs_registry_unlock();
-  leave();
+  zs_leave();
   errno = saved;
   return r;
 }
@@ -222,7 +259,7 @@ static void record_shm(uintptr_t p) {
 
 /* zs_shmat - see hooks.h. */
 void *zs_shmat(int id, const void *addr, int flags) {
-  if (!enter())
+  if (!zs_enter())
     return zs_sys_shmat(id, addr, flags);
   zs_registry_wrlock();
   void *p = zs_sys_shmat(id, addr, flags);
@@ -230,7 +267,7 @@ void *zs_shmat(int id, const void *addr, int flags) {
   if (p != (void *)-1)
     record_shm((uintptr_t)p);
   zs_registry_unlock();
-  leave();
+  zs_leave();
   errno = saved;
   return p;
 }
@@ -238,7 +275,7 @@ void *zs_shmat(int id, const void *addr, int flags) {
 /* zs_shmdt - see hooks.h. The registry drops the SysV entry that starts
  * at addr, as the kernel detaches it. */
 int zs_shmdt(const void *addr) {
-  if (!enter())
+  if (!zs_enter())
     return zs_sys_shmdt(addr);
   zs_registry_wrlock();
   struct zs_map m;
@@ -248,7 +285,7 @@ int zs_shmdt(const void *addr) {
   if (r == 0 && known)
     zs_registry_remove(m.start, m.end);
   zs_registry_unlock();
-  leave();
+  zs_leave();
   errno = saved;
   return r;
 }

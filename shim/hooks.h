@@ -19,4 +19,11 @@ int zs_madvise(void *addr, size_t len, int advice);
 void *zs_shmat(int id, const void *addr, int flags);
 int zs_shmdt(const void *addr);
 
+/*
+ * zs_hooks_fork_child - in a fork child (registry lock freshly reset, one
+ * thread): drop the entries of MADV_DONTFORK ranges, which the child does
+ * not have.
+ */
+void zs_hooks_fork_child(void);
+
 #endif

@@ -19,6 +19,7 @@
 #define ZS_MAP_HUGETLB 0x04 /* backed by huge pages */
 #define ZS_MAP_SYSV    0x08 /* attached with shmat */
 #define ZS_MAP_DEVZERO 0x10 /* a mapping of /dev/zero */
+#define ZS_MAP_DONTFORK 0x20 /* madvise(MADV_DONTFORK): not in a fork child */
 
 /* One mapping as the shim knows it. 48 bytes; 56 with the tree links. */
 struct zs_map {

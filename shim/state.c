@@ -6,6 +6,7 @@
 #include "classify.h"
 #include "config.h"
 #include "fdguard.h"
+#include "hooks.h"
 #include "log.h"
 #include "registry.h"
 #include "stats.h"
@@ -69,6 +70,7 @@ static void fork_parent(void) { zs_registry_unlock(); }
 static void fork_child(void) {
   zs_fdguard_set_owner();
   zs_registry_reset_after_fork();
+  zs_hooks_fork_child();
   zs_vma_forget_fd();
 }
 
@@ -108,6 +110,23 @@ bool zs_init(void) {
   int final = finish_init();
   atomic_store_explicit(&zs_state.phase, final, memory_order_release);
   return final == ZS_READY;
+}
+
+/* Nonzero while this thread is inside the shim. initial-exec: no
+ * allocation on first use, safe in a preloaded library. */
+static __thread int inside __attribute__((tls_model("initial-exec")));
+
+/* zs_enter - see state.h. */
+bool zs_enter(void) {
+  if (inside || !zs_init())
+    return false;
+  inside = 1;
+  return true;
+}
+
+/* zs_leave - see state.h. */
+void zs_leave(void) {
+  inside = 0;
 }
 
 /* Bring the shim up when the library loads, before main(). */

@@ -72,4 +72,15 @@ static inline bool zs_ready(void) {
   return atomic_load_explicit(&zs_state.phase, memory_order_acquire) == ZS_READY;
 }
 
+/*
+ * zs_enter - true if this call may use the shim's locks and tables: the
+ * shim is ready and this thread is not already inside it (a signal handler
+ * that interrupted a wrapper, or the shim's own calls). Pair with
+ * zs_leave(). A false answer means: pass straight through (or, for a zap,
+ * use the kernel's view alone), so nothing can deadlock on a lock this
+ * thread already holds.
+ */
+bool zs_enter(void);
+void zs_leave(void);
+
 #endif
