@@ -126,7 +126,7 @@ int zs_classify_mmap(int mmap_flags, int fd, struct zs_map *m) {
     m->flags |= ZS_MAP_ANON;
     if (mmap_flags & MAP_HUGETLB) {
       unsigned enc = ((unsigned)mmap_flags >> MAP_HUGE_SHIFT) & MAP_HUGE_MASK;
-      uint8_t shift = enc ? (uint8_t)enc : zs_log2(zs_state.default_huge_size);
+      uint8_t shift = enc ? (uint8_t)enc : zs_log2(zs_default_huge_size());
       m->flags |= ZS_MAP_HUGETLB;
       if (shift == 0) /* no default huge page size known: cannot say */
         return 0;
@@ -263,7 +263,8 @@ void zs_classify_vma(const struct zs_vma *v, struct zs_map *m) {
     }
     return;
   }
-  if (zs_state.shm_dev && dev == zs_state.shm_dev) {
+  uint32_t shm_dev = zs_shm_dev();
+  if (shm_dev && dev == shm_dev) {
     if (zs_starts(v->name, "/SYSV"))
       m->flags |= ZS_MAP_SYSV;
     else if (strcmp(v->name, "/dev/zero (deleted)") == 0 || zs_starts(v->name, "[anon_shmem:"))
@@ -277,14 +278,14 @@ void zs_classify_vma(const struct zs_vma *v, struct zs_map *m) {
   if (magic == 0) {
     /* An internal mount.  With a known (base) page size it is not hugetlb
      * and nothing else is certain. */
-    if (v->page_size || zs_state.default_huge_size == 0)
+    if (v->page_size || zs_default_huge_size() == 0)
       return;
     bool anon = strcmp(v->name, "/anon_hugepage (deleted)") == 0;
     bool sysv = zs_starts(v->name, "/SYSV");
     if (anon || sysv || zs_starts(v->name, "/memfd:")) {
       m->flags |= ZS_MAP_HUGETLB | (anon ? ZS_MAP_ANON : 0) | (sysv ? ZS_MAP_SYSV : 0);
       zs_set_kind(m, shared, ZAPSHIM_KIND_HUGETLB_SHARED, ZAPSHIM_KIND_HUGETLB_PRIVATE,
-                  zs_log2(zs_state.default_huge_size));
+                  zs_log2(zs_default_huge_size()));
     }
     return;
   }

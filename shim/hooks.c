@@ -79,11 +79,11 @@ static void keep_fd_for_anon_huge(struct zs_map *m) {
 
 /* record_mapping - the registry after a successful mmap at p: whatever was
  * there is gone (MAP_FIXED, or entries stale from calls the shim did not
- * see), m takes its place. Holds the write lock. */
+ * see: zs_registry_insert carves them out), m takes its place. Holds the
+ * write lock. */
 static void record_mapping(struct zs_map *m, uintptr_t p, size_t len) {
   m->start = p;
   m->end = mapped_end(p, len, m);
-  zs_registry_remove(m->start, m->end);
   keep_fd_for_anon_huge(m);
   zs_registry_insert(m);
   zs_fdkeep_unref(m->fdslot); /* the registry holds its own reference now */
@@ -185,10 +185,7 @@ static void mark_range(uintptr_t a, uintptr_t b, uint8_t set, uint8_t clear) {
     piece.end = m.end < b ? m.end : b;
     piece.offset += piece.start - m.start;
     piece.flags = flags;
-    zs_fdkeep_ref(m.fdslot); /* keep the slot alive across the removal */
-    zs_registry_remove(piece.start, piece.end);
-    zs_registry_insert(&piece);
-    zs_fdkeep_unref(m.fdslot);
+    zs_registry_insert(&piece); /* carves the old view of the range out */
   }
 }
 

@@ -19,7 +19,7 @@ struct zs_caps {
   bool supported;              /* version >= 4.3; else the shim passes all through */
   bool hugetlb_dontneed;       /* MADV_DONTNEED on hugetlb: 5.18 */
   bool hugetlb_punch_partial;  /* punch hole zeroes partial huge pages: 6.0 */
-  bool procmap_query;          /* PROCMAP_QUERY ioctl: 6.11, and it works */
+  bool procmap_query;          /* PROCMAP_QUERY ioctl: 6.11 (vma.c checks it works) */
 };
 
 /*

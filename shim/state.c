@@ -63,6 +63,26 @@ static size_t read_default_huge_size(void) {
   return kb * 1024;
 }
 
+/* zs_default_huge_size - see state.h. Racing first callers both read the
+ * same value; a plain store of it is harmless. */
+size_t zs_default_huge_size(void) {
+  static atomic_bool known;
+  if (!atomic_load_explicit(&known, memory_order_acquire)) {
+    if (!zs_state.default_huge_size)
+      zs_state.default_huge_size = read_default_huge_size();
+    atomic_store_explicit(&known, true, memory_order_release);
+  }
+  return zs_state.default_huge_size;
+}
+
+/* zs_shm_dev - see state.h. One memfd is created, once. */
+uint32_t zs_shm_dev(void) {
+  static atomic_bool tried;
+  if (!zs_state.shm_dev && !atomic_exchange(&tried, true))
+    zs_classify_learn_shm_dev();
+  return zs_state.shm_dev;
+}
+
 /* Fork: the registry lock is held across fork so the child never inherits
  * it mid-change; the child then drops the parent's /proc/self/maps fd. */
 static void fork_prepare(void) { zs_registry_wrlock(); }
@@ -89,8 +109,6 @@ static int finish_init(void) {
             " zapshim passes every call through", NULL);
     return ZS_DISABLED;
   }
-  zs_state.default_huge_size = read_default_huge_size();
-  zs_classify_learn_shm_dev();
   zs_fdguard_set_owner();
   pthread_atfork(fork_prepare, fork_parent, fork_child);
   return ZS_READY;

@@ -51,8 +51,8 @@ struct zs_state {
   struct zs_config cfg;
   struct zs_caps caps;
   size_t page_size;         /* base page size (sysconf) */
-  size_t default_huge_size; /* Hugepagesize of /proc/meminfo, 0 if none */
-  uint32_t shm_dev;         /* zs_dev_pack of the internal shmem device, 0 unknown */
+  size_t default_huge_size; /* Hugepagesize of /proc/meminfo, 0 if none; see zs_default_huge_size() */
+  uint32_t shm_dev;         /* internal shmem device (zs_dev_pack), 0 unknown; see zs_shm_dev() */
   int log_fd;               /* ZAPSHIM_LOG destination, -1 when silent */
 };
 
@@ -71,6 +71,19 @@ bool zs_init(void);
 static inline bool zs_ready(void) {
   return atomic_load_explicit(&zs_state.phase, memory_order_acquire) == ZS_READY;
 }
+
+/*
+ * zs_default_huge_size - the default huge page size in bytes, read from
+ * /proc/meminfo on first use (not at load: process start stays cheap);
+ * 0 if the kernel has no huge pages.
+ */
+size_t zs_default_huge_size(void);
+
+/*
+ * zs_shm_dev - the device of the kernel's internal shmem mount (memfd,
+ * SysV, shared anonymous memory), learned on first use; 0 if unknown.
+ */
+uint32_t zs_shm_dev(void);
 
 /*
  * zs_enter - true if this call may use the shim's locks and tables: the

@@ -483,10 +483,21 @@ static int zs_vma_query_pmq(uintptr_t addr, struct zs_vma *out) {
   }
 }
 
-/* See vma.h.  PROCMAP_QUERY when zs_state.caps.procmap_query, maps otherwise. */
+/* Set once PROCMAP_QUERY turned out not to exist here (a kernel that
+ * reports 6.11+ without it, e.g. a backport-free vendor kernel). */
+static atomic_bool g_pmq_missing;
+
+/* See vma.h.  PROCMAP_QUERY when zs_state.caps.procmap_query allows it and
+ * the kernel answers it; the first ENOTTY/EINVAL turns it off for good
+ * (checked here, on first use, rather than at load: process start stays
+ * cheap). Maps otherwise. */
 int zs_vma_query(uintptr_t addr, struct zs_vma *out) {
-  if (zs_state.caps.procmap_query)
-    return zs_vma_query_pmq(addr, out);
+  if (zs_state.caps.procmap_query && !atomic_load_explicit(&g_pmq_missing, memory_order_relaxed)) {
+    int rc = zs_vma_query_pmq(addr, out);
+    if (rc != ENOTTY && rc != EINVAL)
+      return rc;
+    atomic_store_explicit(&g_pmq_missing, true, memory_order_relaxed);
+  }
   return zs_vma_query_maps(addr, out);
 }
 
