@@ -1,0 +1,98 @@
+/*
+ * model.c - the registry fuzzer's reference model (see model.h): a plain
+ * array of slots, searched linearly.  Slow and simple on purpose.
+ */
+#include "model.h"
+
+#include <string.h>
+
+/* zf_model_reset - see model.h. */
+void zf_model_reset(struct zf_model *md, uintptr_t base, uintptr_t unit) {
+  memset(md, 0, sizeof *md);
+  md->base = base;
+  md->unit = unit;
+  md->next_id = 1;
+}
+
+/* zf_addr - see model.h. */
+uintptr_t zf_addr(const struct zf_model *md, size_t s) {
+  return md->base + (uintptr_t)s * md->unit;
+}
+
+/* zf_model_insert - see model.h. */
+void zf_model_insert(struct zf_model *md, size_t a, size_t b, const struct zs_map *m) {
+  if (a >= b)
+    return;
+  uint32_t id = md->next_id++;
+  for (size_t s = a; s < b; s++) {
+    md->slot[s].id = id;
+    md->slot[s].m = *m;
+    md->slot[s].m.offset = m->offset + (uint64_t)(s - a) * md->unit;
+  }
+}
+
+/* zf_model_remove - see model.h. */
+void zf_model_remove(struct zf_model *md, size_t a, size_t b) {
+  for (size_t s = a; s < b && s < ZF_SLOTS; s++)
+    md->slot[s].id = 0;
+}
+
+/* run_end - one past the last slot of the run that starts at slot s. */
+static size_t run_end(const struct zf_model *md, size_t s) {
+  size_t e = s + 1;
+  while (e < ZF_SLOTS && md->slot[e].id == md->slot[s].id)
+    e++;
+  return e;
+}
+
+/* run_start - the first slot of the run that holds used slot s. */
+static size_t run_start(const struct zf_model *md, size_t s) {
+  while (s > 0 && md->slot[s - 1].id == md->slot[s].id)
+    s--;
+  return s;
+}
+
+/* zf_model_find - see model.h. */
+bool zf_model_find(const struct zf_model *md, uintptr_t addr, struct zs_map *out) {
+  size_t s = 0;
+  if (addr >= md->base) {
+    uintptr_t d = (addr - md->base) / md->unit;
+    if (d >= ZF_SLOTS)
+      return false;
+    s = (size_t)d;
+  }
+  if (!md->slot[s].id || addr < md->base) {
+    /* not covered: the first used slot above addr starts the answer */
+    if (md->slot[s].id)
+      s = run_start(md, s);
+    else
+      while (s < ZF_SLOTS && !md->slot[s].id)
+        s++;
+    if (s == ZF_SLOTS)
+      return false;
+  } else {
+    s = run_start(md, s);
+  }
+  *out = md->slot[s].m;
+  out->start = zf_addr(md, s);
+  out->end = zf_addr(md, run_end(md, s));
+  return true;
+}
+
+/* zf_model_count - see model.h. */
+size_t zf_model_count(const struct zf_model *md) {
+  size_t n = 0;
+  for (size_t s = 0; s < ZF_SLOTS; s = md->slot[s].id ? run_end(md, s) : s + 1)
+    if (md->slot[s].id)
+      n++;
+  return n;
+}
+
+/* zf_model_refs - see model.h. */
+size_t zf_model_refs(const struct zf_model *md, int32_t slot) {
+  size_t n = 0;
+  for (size_t s = 0; s < ZF_SLOTS; s = md->slot[s].id ? run_end(md, s) : s + 1)
+    if (md->slot[s].id && md->slot[s].m.fdslot == slot)
+      n++;
+  return n;
+}
