@@ -11,14 +11,23 @@
  * | persistent file, private         | DONTNEED            | DONTNEED                 |
  * | other, unknown                   | as asked            | as asked                 |
  *
+ * A read-only (or PROT_NONE) view of shared memory is not freed on
+ * MADV_DONTNEED: the program cannot write that memory, so its DONTNEED can
+ * only mean "drop my view"; freeing it could lose another process's data.
+ * It is left as asked, and logged.
+ *
  * Where the result differs from what the kernel alone would return (the
- * deliberate exceptions; the differential tests list the same):
+ * deliberate exceptions; test/diff lists the same):
  *  - MADV_REMOVE on private memory (anonymous, shmem, hugetlb, persistent
- *    file) succeeds where the kernel says EINVAL or EACCES: the program
- *    asked for the memory to be freed, and it is.
+ *    file) is answered as the policy's DONTNEED-type zap is, where the
+ *    kernel says EINVAL or EACCES: 0, or ENOMEM for holes after the mapped
+ *    parts are zapped. The program asked for the memory to be freed, and
+ *    it is.
  *  - On hugetlb, a range that ends inside a huge page: the kernel's
  *    DONTNEED silently skips that page; the shim zeroes its covered part
- *    (and logs it), so success never leaves stale data behind.
+ *    (and logs it), so success never leaves stale data behind. With
+ *    MADV_REMOVE on private hugetlb the same holds for a range that starts
+ *    inside a huge page (with DONTNEED that start is the kernel's EINVAL).
  */
 #ifndef ZS_POLICY_H
 #define ZS_POLICY_H

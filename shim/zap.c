@@ -188,6 +188,9 @@ static bool confirm_piece(struct piece *p) {
   int e = zs_vma_query(p->start, &v);
   if (e == 0 && v.start <= p->start && same_object(p, &v)) {
     p->end = min_addr(p->end, v.end);
+    p->m.prot = (uint8_t)(((v.flags & ZS_VMA_READ) ? PROT_READ : 0) |
+                          ((v.flags & ZS_VMA_WRITE) ? PROT_WRITE : 0) |
+                          ((v.flags & ZS_VMA_EXEC) ? PROT_EXEC : 0)); /* mprotect is not seen */
     return true;
   }
   uintptr_t limit = p->end;
@@ -399,6 +402,14 @@ static int zap_piece(const struct zap_ctx *z, struct piece *p) {
   enum zs_action act = zs_policy_action(p->m.kind, z->advice, &zs_state.caps);
   if (p->from_registry && zs_policy_needs_confirm(act, z->advice) && !reconfirm(z, p, &act))
     return ENOMEM;
+  if (act == ZS_ACT_REMOVE && z->advice == MADV_DONTNEED && !(p->m.prot & PROT_WRITE)) {
+    /* A read-only view of shared memory: the program cannot write that
+     * memory, so its DONTNEED only drops its own view; freeing the memory
+     * could lose another process's data. */
+    log_incomplete(p, p->start, p->end, "read-only mapping of shared memory: left as asked,"
+                   " memory not freed (map it writable to let DONTNEED free it)");
+    act = ZS_ACT_ASKED;
+  }
   zs_stats_add(p->m.kind, ZS_STAT_SEEN, 1);
   int e = run_action(z, p, act);
   if (e && p->from_registry) {

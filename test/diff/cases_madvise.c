@@ -196,16 +196,18 @@ static const struct dcase madvise_cases[] = {
   M("DONTNEED memfd private", K_MEMFD_PRIV, 0, 4 * P, DN, R_SAME, 0),
   M("REMOVE memfd private", K_MEMFD_PRIV, 0, 4 * P, RM, R_DONTNEED_PUNCH, X1),
   M("REMOVE memfd private page 1", K_MEMFD_PRIV, P, P, RM, R_DONTNEED_PUNCH, X1),
-  /* PROT_READ over a read-write memfd: the kernel's REMOVE works (VM_MAYWRITE),
-   * so the policy's REMOVE frees it. Through an O_RDONLY descriptor REMOVE
-   * is EACCES, and the shim's DONTNEED falls back to DONTNEED. */
-  M("DONTNEED memfd PROT_READ", K_MEMFD_RO, 0, 4 * P, DN, R_REMOVE, 0),
+  /* PROT_READ over a read-write memfd: the kernel's REMOVE would work
+   * (VM_MAYWRITE), but the policy leaves a read-only view of shared memory
+   * as asked (shim/policy.h: freeing memory the program cannot write could
+   * lose another process's data). Through an O_RDONLY descriptor REMOVE is
+   * EACCES anyway. */
+  M("DONTNEED memfd PROT_READ", K_MEMFD_RO, 0, 4 * P, DN, R_SAME, 0),
   M("REMOVE memfd PROT_READ", K_MEMFD_RO, 0, 4 * P, RM, R_SAME, 0),
   M("DONTNEED memfd read-only descriptor", K_MEMFD_ROFD, 0, 4 * P, DN, R_SAME, 0),
   M("REMOVE memfd read-only descriptor", K_MEMFD_ROFD, 0, 4 * P, RM, R_SAME, 0),
   M("DONTNEED anon PROT_NONE", K_NONE_ANON, 0, 4 * P, DN, R_SAME, 0),
   M("REMOVE anon PROT_NONE", K_NONE_ANON, 0, 4 * P, RM, R_DONTNEED, X1),
-  M("DONTNEED memfd PROT_NONE", K_NONE_MEMFD, 0, 4 * P, DN, R_REMOVE, 0),
+  M("DONTNEED memfd PROT_NONE", K_NONE_MEMFD, 0, 4 * P, DN, R_SAME, 0),
   M("REMOVE memfd PROT_NONE", K_NONE_MEMFD, 0, 4 * P, RM, R_SAME, 0),
   M("DONTNEED anon mlocked", K_LOCKED, 0, 4 * P, DN, R_SAME, 0),
   M("REMOVE anon mlocked", K_LOCKED, 0, 4 * P, RM, R_SAME, 0),
