@@ -228,10 +228,13 @@ int zs_madvise(void *addr, size_t len, int advice) {
     return zs_sys_madvise(addr, len, advice);
   if (!zs_init())
     return zs_sys_madvise(addr, len, advice);
+  int r;
+  if (zs_zap_cached(addr, len, advice, &r))
+    return r;
   if (!zs_enter())
     return zs_zap(addr, len, advice, false);
   zs_registry_rdlock();
-  int r = zs_zap(addr, len, advice, true);
+  r = zs_zap(addr, len, advice, true);
   int saved = errno;
   zs_registry_unlock();
   zs_leave();

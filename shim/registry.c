@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
 
 #define ZS_CHUNK_NODES 16384u /* nodes per chunk: 917504 bytes, 224 pages */
@@ -45,6 +46,7 @@ static uint32_t zs_fresh = 1;     /* next never-used index (0 is reserved) */
 static uint32_t zs_free_head;     /* free list through .left, ZS_NIL if empty */
 static uint32_t zs_root;          /* root of the tree, ZS_NIL if empty */
 static size_t zs_count;           /* entries in the tree */
+static _Atomic uint64_t zs_generation; /* bumped before every change */
 
 /* node - the node of index i (i != ZS_NIL and allocated). */
 static inline struct zs_node *node(uint32_t i) {
@@ -253,6 +255,7 @@ static int split(uint32_t i, uintptr_t start, uintptr_t end) {
  * range changes nothing.
  */
 int zs_registry_remove(uintptr_t start, uintptr_t end) {
+  atomic_fetch_add_explicit(&zs_generation, 1, memory_order_release);
   while (start < end) {
     uint32_t i = lookup(start);
     if (i == ZS_NIL)
@@ -313,6 +316,11 @@ int zs_registry_find(uintptr_t addr, struct zs_map *out) {
 }
 
 /* zs_registry_count - number of entries, O(1). */
+uint64_t zs_registry_generation(void) {
+  return atomic_load_explicit(&zs_generation, memory_order_acquire);
+}
+
+/* zs_registry_count - see registry.h. */
 size_t zs_registry_count(void) {
   return zs_count;
 }

@@ -71,6 +71,13 @@ int zs_registry_find(uintptr_t addr, struct zs_map *out);
  */
 int zs_registry_remove(uintptr_t start, uintptr_t end);
 
+/*
+ * zs_registry_generation - a number that changes before every change of the
+ * registry (insert, remove). A reader that saw generation G under the lock
+ * and sees G again without it knows nothing changed in between. Lock-free.
+ */
+uint64_t zs_registry_generation(void);
+
 /* zs_registry_count - number of entries. */
 size_t zs_registry_count(void);
 

@@ -435,7 +435,41 @@ static int zap_piece(const struct zap_ctx *z, struct piece *p) {
   return e;
 }
 
-/* zs_zap_range - see zap.h. */
+/* This thread's last mapping zapped as asked, valid while the registry's
+ * generation has not moved: repeated zaps inside one mapping (an
+ * allocator purging its arena) then need no lock and no tree walk. */
+struct zap_cache {
+  uintptr_t start, end;
+  uint64_t generation;
+  int kind;
+};
+static __thread struct zap_cache cache __attribute__((tls_model("initial-exec")));
+
+/* remember - note m (a registry entry, read under the lock at generation
+ * gen) as this thread's last mapping zapped as asked. */
+static void remember(const struct zs_map *m, uint64_t gen) {
+  cache.start = m->start;
+  cache.end = m->end;
+  cache.kind = m->kind;
+  cache.generation = gen;
+}
+
+/* zs_zap_cached - see zap.h. */
+bool zs_zap_cached(void *addr, size_t len, int advice, int *result) {
+  uintptr_t a = (uintptr_t)addr;
+  size_t page = zs_state.page_size;
+  if (a < cache.start || a >= cache.end || len == 0 || len > cache.end - a ||
+      (a & (page - 1)) || cache.generation != zs_registry_generation() ||
+      zs_policy_action(cache.kind, advice, &zs_state.caps) != ZS_ACT_ASKED)
+    return false;
+  if (zs_sys_madvise(addr, len, advice) != 0)
+    return false; /* the locked path redoes it and checks with the kernel */
+  zs_stats_add(cache.kind, ZS_STAT_SEEN, 1);
+  *result = 0;
+  return true;
+}
+
+/* zs_zap - see zap.h. */
 int zs_zap(void *addr, size_t len, int advice, bool use_registry) {
   uintptr_t start = (uintptr_t)addr;
   size_t page = zs_state.page_size;
@@ -452,6 +486,8 @@ int zs_zap(void *addr, size_t len, int advice, bool use_registry) {
     /* The fast path: one mapping, the program's own call. If it fails on
      * the registry's word, the piece loop below checks with the kernel. */
     int r = zs_sys_madvise(addr, len, advice);
+    if (r == 0 && p.from_registry)
+      remember(&p.m, zs_registry_generation());
     if (r == 0 || !p.from_registry) {
       zs_stats_add(p.m.kind, ZS_STAT_SEEN, 1);
       return r;

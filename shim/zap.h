@@ -21,4 +21,13 @@
  */
 int zs_zap(void *addr, size_t len, int advice, bool use_registry);
 
+/*
+ * zs_zap_cached - the lock-free fast path: if [addr, addr+len) lies inside
+ * the mapping this thread last zapped as asked, the registry has not
+ * changed since (zs_registry_generation), and the policy leaves that kind
+ * as asked, make the program's own call. Returns true with *result set
+ * (0), or false: nothing decided, take the locked path (zs_zap).
+ */
+bool zs_zap_cached(void *addr, size_t len, int advice, int *result);
+
 #endif
