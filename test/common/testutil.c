@@ -136,6 +136,78 @@ long long zt_st_blocks(int fd) {
   return (long long)st.st_blocks;
 }
 
+bool zt_vma_bounds(const void *addr, uintptr_t *start, uintptr_t *end) {
+  FILE *f = fopen("/proc/self/maps", "re");
+  cr_assert(f, "open /proc/self/maps: %s", strerror(errno));
+  char line[4096];
+  bool found = false;
+  uintptr_t a = (uintptr_t)addr;
+  while (!found && fgets(line, sizeof line, f)) {
+    unsigned long s, e;
+    if (sscanf(line, "%lx-%lx ", &s, &e) == 2 && s <= a && a < e) {
+      *start = (uintptr_t)s;
+      *end = (uintptr_t)e;
+      found = true;
+    }
+  }
+  fclose(f);
+  return found;
+}
+
+/* An smaps VMA header: "start-end perms offset dev inode [path]". */
+static bool smaps_header(const char *line, unsigned long *s, unsigned long *e) {
+  char perms[8];
+  return sscanf(line, "%lx-%lx %7s ", s, e, perms) == 3;
+}
+
+long zt_vma_hugetlb_kb(const void *addr) {
+  FILE *f = fopen("/proc/self/smaps", "re");
+  cr_assert(f, "open /proc/self/smaps: %s", strerror(errno));
+  char line[4096];
+  uintptr_t a = (uintptr_t)addr;
+  bool in = false, seen = false;
+  long priv = -1, shared = -1;
+  while (fgets(line, sizeof line, f)) {
+    unsigned long s, e;
+    if (smaps_header(line, &s, &e)) {
+      if (seen)
+        break; /* past our VMA */
+      in = s <= a && a < e;
+      seen = in;
+      continue;
+    }
+    if (!in)
+      continue;
+    long kb;
+    if (sscanf(line, "Private_Hugetlb: %ld kB", &kb) == 1)
+      priv = kb;
+    else if (sscanf(line, "Shared_Hugetlb: %ld kB", &kb) == 1)
+      shared = kb;
+  }
+  fclose(f);
+  cr_assert(seen, "no VMA contains %p in /proc/self/smaps", addr);
+  cr_assert(priv >= 0 && shared >= 0,
+            "smaps entry of %p has no Private_Hugetlb/Shared_Hugetlb fields", addr);
+  return priv + shared;
+}
+
+long long zt_map_blocks(const void *addr) {
+  uintptr_t s, e;
+  cr_assert(zt_vma_bounds(addr, &s, &e), "no VMA contains %p", addr);
+  char path[128];
+  snprintf(path, sizeof path, "/proc/self/map_files/%lx-%lx", (unsigned long)s,
+           (unsigned long)e);
+  struct stat st;
+  if (stat(path, &st) != 0) {
+    int err = errno;
+    char why[200];
+    snprintf(why, sizeof why, "stat %s (needs CAP_SYS_ADMIN): %s", path, strerror(err));
+    zt_need(err != EPERM && err != EACCES, why);
+    cr_assert_fail("stat %s: %s", path, strerror(err));
+  }
+  return (long long)st.st_blocks;
+}
+
 /* ------------------------------------------------------------------ */
 /* Huge pages                                                           */
 /* ------------------------------------------------------------------ */

@@ -102,6 +102,55 @@ size_t zt_resident_pages(const void *addr, size_t len);
 /* zt_st_blocks - fstat(fd).st_blocks (512-byte units); asserts fstat works. */
 long long zt_st_blocks(int fd);
 
+/*
+ * Per-object huge page measures.  A test proves that ITS hugetlb memory
+ * was filled or freed with counts only its own memory can change - never
+ * with the system-wide free_hugepages count (zt_hugepages_free), which
+ * anything else on the machine moves at the same time.
+ *
+ *   shared hugetlb (hugetlbfs file, MFD_HUGETLB memfd, MAP_SHARED|
+ *     MAP_HUGETLB): the pages live in the file's page cache, so
+ *     st_blocks of the file is the proof (ZT_HPAGE_BLOCKS per 2 MiB
+ *     page).  A shared page that is only unmapped (the kernel's DONTNEED)
+ *     is still counted there.  Without a descriptor (MAP_HUGETLB, or the
+ *     program closed it) zt_map_blocks() stats the file through
+ *     /proc/self/map_files.
+ *   private hugetlb (MAP_PRIVATE of a file or MAP_HUGETLB): the pages are
+ *     anonymous copies that never enter the file (its st_blocks stays 0
+ *     on 6.18); they exist while this mapping maps them, so
+ *     zt_vma_hugetlb_kb() of the VMA is the proof (0 after a zap).
+ */
+#define ZT_HPAGE_BLOCKS(n) ((long long)(n) * (long long)(ZT_HPAGE_2M / 512))
+#define ZT_HPAGE_KB(n) ((long)(n) * (long)(ZT_HPAGE_2M / 1024))
+
+/*
+ * zt_vma_bounds - [*start, *end) of the VMA that contains addr, from
+ * /proc/self/maps; false if no VMA contains it.
+ */
+bool zt_vma_bounds(const void *addr, uintptr_t *start, uintptr_t *end);
+
+/*
+ * zt_vma_hugetlb_kb - huge page memory (kB) the VMA containing addr maps
+ * now: Private_Hugetlb + Shared_Hugetlb from its /proc/self/smaps entry.
+ * Both fields count, because the kernel files a page by how many
+ * mappings share it, not by MAP_SHARED: a MAP_SHARED page mapped only
+ * here shows as Private_Hugetlb.  Only this process's page tables move
+ * it.  Reading smaps populates nothing.  Asserts the VMA and the fields
+ * are found.
+ */
+long zt_vma_hugetlb_kb(const void *addr);
+
+/*
+ * zt_map_blocks - st_blocks (512-byte units) of the file behind the VMA
+ * containing addr: stat() of /proc/self/map_files/START-END follows the
+ * link to the open file, including the kernel's internal hugetlbfs file
+ * behind MAP_HUGETLB (shared: its page cache pages are counted; private:
+ * always 0).  Works after the program closed its descriptor.  Reading
+ * map_files needs CAP_SYS_ADMIN (or CAP_CHECKPOINT_RESTORE): zt_need()s
+ * it; asserts anything else.
+ */
+long long zt_map_blocks(const void *addr);
+
 /* ------------------------------------------------------------------ */
 /* Huge pages                                                           */
 /* ------------------------------------------------------------------ */
@@ -109,7 +158,10 @@ long long zt_st_blocks(int fd);
 /*
  * zt_hugepages_free - free huge pages of size page_size (bytes), from
  * /sys/kernel/mm/hugepages/hugepages-<N>kB/free_hugepages; -1 if the
- * kernel has no pool of that size.
+ * kernel has no pool of that size.  System-wide and moved by anything
+ * else on the machine: only for the precondition that enough pages are
+ * free (zt_need_hugepages), never to prove a fill or a zap (use
+ * zt_st_blocks, zt_map_blocks, zt_vma_hugetlb_kb).
  */
 long zt_hugepages_free(size_t page_size);
 
