@@ -19,6 +19,7 @@
 #include "testutil.h"
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -40,26 +41,47 @@ static const char *advice_name(int advice) {
 
 struct hmap {
   char *p;
-  int fd;     /* the memfd, or -1 for MAP_HUGETLB anon */
-  long free0; /* free huge pages before the mapping */
+  int fd;      /* the memfd, or -1 for MAP_HUGETLB anon */
+  bool shared; /* MAP_SHARED: the pages live in the file */
 };
 
 enum hsrc { MEMFD_SHARED, MEMFD_PRIVATE, ANON_PRIVATE };
 
+/*
+ * Huge pages in use by this mapping, from measures only its own memory
+ * moves (never the system-wide pool count): shared, the pages the file
+ * holds (st_blocks); private, the private copies the mapping maps (smaps
+ * Private_Hugetlb + Shared_Hugetlb) - the file (st_blocks, or for
+ * MAP_HUGETLB its internal file through /proc/self/map_files) never
+ * holds one.  Checked before anything reads the range.
+ */
+static void in_use(const struct hmap *h, long n, const char *what) {
+  long long b = h->fd >= 0 ? zt_st_blocks(h->fd) : zt_map_blocks(h->p);
+  long kb = zt_vma_hugetlb_kb(h->p);
+  if (h->shared) {
+    cr_assert(b == ZT_HPAGE_BLOCKS(n), "%s: the file holds %lld blocks (%lld huge pages), "
+              "expected %ld huge pages", what, b, b / ZT_HPAGE_BLOCKS(1), n);
+  } else {
+    cr_assert(kb == ZT_HPAGE_KB(n), "%s: the mapping maps %ld kB of huge pages (smaps), "
+              "expected %ld huge pages", what, kb, n);
+    cr_assert(b == 0, "%s: a private mapping put %lld blocks in the file", what, b);
+  }
+}
+
 static struct hmap hmap_filled(enum hsrc src) {
-  zt_need_hugepages(ZT_HPAGE_2M, 2);
-  struct hmap h = {.fd = -1};
+  zt_need_hugepages(ZT_HPAGE_2M, 2); /* precondition only */
+  struct hmap h = {.fd = -1, .shared = src == MEMFD_SHARED};
   int flags;
   if (src == ANON_PRIVATE) {
     flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_HUGE_2MB;
   } else {
     h.fd = zt_make_memfd(LEN, MFD_HUGETLB | MFD_HUGE_2MB);
-    flags = src == MEMFD_SHARED ? MAP_SHARED : MAP_PRIVATE;
+    flags = h.shared ? MAP_SHARED : MAP_PRIVATE;
   }
-  h.free0 = zt_hugepages_free(ZT_HPAGE_2M);
   h.p = zt_map(LEN, flags, h.fd, 0);
   zt_fill(h.p, LEN, ZT_FILL);
-  cr_assert_eq(zt_hugepages_free(ZT_HPAGE_2M), h.free0 - 2, "two huge pages in use");
+  in_use(&h, 2, "after the fill");
+  cr_assert_eq(zt_vma_hugetlb_kb(h.p), ZT_HPAGE_KB(2), "the mapping maps both huge pages");
   return h;
 }
 
@@ -69,12 +91,6 @@ static void zap(void *p, size_t len, int advice) {
   int e = errno;
   cr_assert(r == 0, "madvise(%p, %#zx, %s) returned %d, errno %d (%s)", p, len,
             advice_name(advice), r, e, strerror(e));
-}
-
-/* Pool count now is free0 - in_use; checked before anything reads the range. */
-static void in_use(const struct hmap *h, long n, const char *what) {
-  long f = zt_hugepages_free(ZT_HPAGE_2M);
-  cr_assert(f == h->free0 - n, "%s: %ld huge pages in use, expected %ld", what, h->free0 - f, n);
 }
 
 /*
