@@ -24,6 +24,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -448,9 +449,14 @@ static __thread struct zap_cache cache __attribute__((tls_model("initial-exec"))
 /* remember - note m (a registry entry, read under the lock at generation
  * gen) as this thread's last mapping zapped as asked. */
 static void remember(const struct zs_map *m, uint64_t gen) {
+  /* A signal handler on this thread may read the note half-written: make
+   * it invalid first (no generation is ever UINT64_MAX) and valid last. */
+  cache.generation = UINT64_MAX;
+  atomic_signal_fence(memory_order_seq_cst);
   cache.start = m->start;
   cache.end = m->end;
   cache.kind = m->kind;
+  atomic_signal_fence(memory_order_seq_cst);
   cache.generation = gen;
 }
 
@@ -458,9 +464,13 @@ static void remember(const struct zs_map *m, uint64_t gen) {
 bool zs_zap_cached(void *addr, size_t len, int advice, int *result) {
   uintptr_t a = (uintptr_t)addr;
   size_t page = zs_state.page_size;
+  uint64_t gen = cache.generation;
+  atomic_signal_fence(memory_order_seq_cst);
   if (a < cache.start || a >= cache.end || len == 0 || len > cache.end - a ||
-      (a & (page - 1)) || cache.generation != zs_registry_generation() ||
-      zs_policy_action(cache.kind, advice, &zs_state.caps) != ZS_ACT_ASKED)
+      (a & (page - 1)) || zs_policy_action(cache.kind, advice, &zs_state.caps) != ZS_ACT_ASKED)
+    return false;
+  atomic_signal_fence(memory_order_seq_cst);
+  if (gen != cache.generation || gen != zs_registry_generation())
     return false;
   if (zs_sys_madvise(addr, len, advice) != 0)
     return false; /* the locked path redoes it and checks with the kernel */

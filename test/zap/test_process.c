@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MIB ZT_MIB
@@ -152,14 +153,22 @@ Test(process, zap_from_signal_handler_inside_the_shim, .timeout = 60) {
   cr_assert_eq(sigaction(SIGUSR1, &sa, NULL), 0);
   pthread_t t;
   cr_assert_eq(pthread_create(&t, NULL, churn, NULL), 0);
+  /* One signal at a time (standard signals do not queue), 5,000 of them
+   * or 15 s, whichever comes first: a loaded machine delivers slowly, a
+   * deadlock never (the test's timeout catches that). */
+  struct timespec t0, now;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
   for (int i = 0; i < 5000; i++) {
     pthread_kill(t, SIGUSR1); /* lands wherever the churn thread is */
-    for (int spin = 0; atomic_load(&sig_runs) <= i && spin < 100000; spin++)
-      sched_yield(); /* one signal at a time: standard signals do not queue */
+    while (atomic_load(&sig_runs) <= i)
+      sched_yield();
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (now.tv_sec - t0.tv_sec > 15)
+      break;
   }
   atomic_store(&churn_stop, true);
   pthread_join(t, NULL);
-  cr_assert_geq(atomic_load(&sig_runs), 4900, "the handler ran %d times", atomic_load(&sig_runs));
+  cr_assert_geq(atomic_load(&sig_runs), 500, "the handler ran %d times", atomic_load(&sig_runs));
   cr_assert_eq(atomic_load(&sig_bad), 0, "%d of %d zaps from the handler failed or left data",
                atomic_load(&sig_bad), atomic_load(&sig_runs));
   cr_assert_eq(zt_st_blocks(sig_fd), 0, "every page zapped in a handler was freed");
