@@ -170,7 +170,7 @@ static int make_obj(const struct zt_probe_env *env, const struct zt_kind_def *k,
   case ZT_B_MAP_HUGETLB:
     *step = "mmap";
     o->addr = (char *)syscall(SYS_mmap, NULL, o->len, PROT_READ | PROT_WRITE,
-                              vis | MAP_ANONYMOUS | (huge ? MAP_HUGETLB : 0), -1, 0);
+                              vis | MAP_ANONYMOUS | (huge ? MAP_HUGETLB : 0), -1, (off_t)0);
     return o->addr == MAP_FAILED ? errno : 0;
   case ZT_B_SYSV: {
     *step = "shmget";
@@ -198,7 +198,7 @@ static int make_obj(const struct zt_probe_env *env, const struct zt_kind_def *k,
   if (o->fd < 0)
     return errno;
   *step = "mmap";
-  o->addr = (char *)syscall(SYS_mmap, NULL, o->len, PROT_READ | PROT_WRITE, vis, o->fd, 0);
+  o->addr = (char *)syscall(SYS_mmap, NULL, o->len, PROT_READ | PROT_WRITE, vis, o->fd, (off_t)0);
   return o->addr == MAP_FAILED ? errno : 0; /* the VM fd stays open until exit */
 }
 

@@ -591,6 +591,7 @@ static int run_mem(bool shim, bool quick) {
   if (before < 0 || after < 0)
     die("no Anonymous: in /proc/self/smaps_rollup");
   emit("mem_delta", n, shim ? 1 : 0, (double)(after - before) * 1024.0);
+  free(v); /* the array only; the mappings stay until exit */
   return 0;
 }
 
