@@ -613,7 +613,7 @@ static double spawn_true(char **env) {
 }
 
 /* make_env - a copy of environ without LD_PRELOAD, plus LD_PRELOAD=lib if
- * lib is not NULL. Returns a NULL-terminated array (never freed). */
+ * lib is not NULL. Returns a NULL-terminated array; free_env releases it. */
 static char **make_env(const char *lib) {
   size_t n = 0;
   while (environ[n])
@@ -634,6 +634,17 @@ static char **make_env(const char *lib) {
   }
   env[k] = NULL;
   return env;
+}
+
+/* free_env - release an array made by make_env (NULL is ignored): the
+ * LD_PRELOAD entry is the only string it allocated. */
+static void free_env(char **env) {
+  if (!env)
+    return;
+  for (char **e = env; *e; e++)
+    if (strncmp(*e, "LD_PRELOAD=", 11) == 0)
+      free(*e);
+  free(env);
 }
 
 /* run_exec - process start without the preload, with the shim and (if
@@ -661,6 +672,10 @@ static int run_exec(const char *lib, const char *empty, bool quick) {
   emit("exec_us", 0, 1, median(v[1], n) / 1000.0);
   if (empty)
     emit("exec_empty_us", 0, 1, median(v[2], n) / 1000.0);
+  for (int k = 0; k < 3; k++) {
+    free(v[k]);
+    free_env(env[k]);
+  }
   return 0;
 }
 
