@@ -92,6 +92,7 @@ void *zs_sys_storage(size_t len) {
 
 #define FD_CEILING 4096 /* never keep descriptors above this */
 #define FD_MARGIN 64    /* the shim's numbers: the top 64 below the limit */
+#define FD_MIN_LIMIT 256 /* below this limit the shim keeps no descriptor */
 
 /* zs_sys_fd_floor - see sys.h. */
 int zs_sys_fd_floor(void) {
@@ -99,14 +100,16 @@ int zs_sys_fd_floor(void) {
   rlim_t cur = FD_CEILING;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < cur)
     cur = rl.rlim_cur;
-  rlim_t floor = cur / 2;
-  if (cur > FD_MARGIN && cur - FD_MARGIN > floor)
-    floor = cur - FD_MARGIN;
-  return floor < 3 ? 3 : (int)floor;
+  if (cur < FD_MIN_LIMIT)
+    return -1; /* too few numbers to take any from the program */
+  return (int)(cur - FD_MARGIN);
 }
 
 /* zs_sys_dup_high - see sys.h. */
 int zs_sys_dup_high(int fd) {
-  int hi = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, zs_sys_fd_floor());
+  int floor = zs_sys_fd_floor();
+  if (floor < 0)
+    return -EMFILE;
+  int hi = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, floor);
   return hi < 0 ? -errno : hi;
 }

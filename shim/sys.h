@@ -25,9 +25,10 @@ int zs_sys_close(int fd);
 /*
  * zs_sys_fd_floor - the lowest number the shim keeps its own descriptors
  * at: the soft RLIMIT_NOFILE capped at 4096 (the kernel sizes a process's
- * descriptor table to its highest number), minus 64, but no lower than
- * half of it and at least 3.  Programs' own descriptors, allocated from
- * the lowest free number, stay below it.
+ * descriptor table to its highest number), minus 64.  Programs' own
+ * descriptors, allocated from the lowest free number, stay below it.
+ * Returns -1 under a limit of 256: too few numbers to take any from the
+ * program (the shim then keeps none and reopens files when it must).
  */
 int zs_sys_fd_floor(void);
 

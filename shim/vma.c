@@ -324,14 +324,14 @@ static inline uint64_t zs_slot(uint32_t pid, int fd) {
  */
 static int zs_maps_open_high(void) {
   int fd = zs_open_ro("/proc/self/maps");
-  if (fd < 0 || fd >= zs_sys_fd_floor())
+  int floor = zs_sys_fd_floor();
+  if (fd < 0 || (floor >= 0 && fd >= floor))
     return fd;
   int hi = zs_sys_dup_high(fd);
-  if (hi >= 0) {
-    zs_close_keep_errno(fd);
-    fd = hi;
-  }
-  return fd;
+  zs_close_keep_errno(fd); /* never cache a number the program may want */
+  if (hi < 0)
+    errno = -hi;
+  return hi < 0 ? -1 : hi;
 }
 
 /*
@@ -494,6 +494,8 @@ static atomic_bool g_pmq_missing;
 int zs_vma_query(uintptr_t addr, struct zs_vma *out) {
   if (zs_state.caps.procmap_query && !atomic_load_explicit(&g_pmq_missing, memory_order_relaxed)) {
     int rc = zs_vma_query_pmq(addr, out);
+    if (rc == EMFILE || rc == ENFILE)
+      return zs_vma_query_maps(addr, out); /* no high number to cache: read maps once */
     if (rc != ENOTTY && rc != EINVAL)
       return rc;
     atomic_store_explicit(&g_pmq_missing, true, memory_order_relaxed);

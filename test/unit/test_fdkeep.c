@@ -35,15 +35,13 @@ static struct file new_memfd(const char *name) {
   return f;
 }
 
-/* The documented threshold: max(cur - 64, cur / 2), at least 3, cur capped at 4096. */
+/* The documented threshold: cur - 64, cur capped at 4096; below a limit of
+ * 256 nothing is kept (-1). */
 static int threshold(void) {
   struct rlimit rl;
   cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
   unsigned long cur = rl.rlim_cur > 4096ul ? 4096ul : (unsigned long)rl.rlim_cur;
-  unsigned long h = cur / 2;
-  if (cur > 64 && cur - 64 > h)
-    h = cur - 64;
-  return h < 3 ? 3 : (int)h;
+  return cur < 256 ? -1 : (int)(cur - 64);
 }
 
 static int fd_open(int fd) {
@@ -222,16 +220,16 @@ Test(fdkeep, emfile_takes_no_low_number) {
   struct rlimit old, rl;
   cr_assert_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
   rl = old;
-  rl.rlim_cur = 128;
+  rl.rlim_cur = 512;
   cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
   int t = threshold();
-  cr_assert_eq(t, 64);
+  cr_assert_eq(t, 448);
 
   struct file a = new_memfd("zs-emfile");
   cr_assert_lt(a.fd, t, "test needs fewer than %d descriptors open", t);
   int filler = open("/dev/null", O_RDONLY);
   cr_assert_geq(filler, 0);
-  for (int fd = t; fd < 128; fd++) /* occupy every high number */
+  for (int fd = t; fd < 512; fd++) /* occupy every high number */
     cr_assert_eq(dup2(filler, fd), fd);
   char path[64];
   snprintf(path, sizeof path, "/proc/self/fd/%d", a.fd);
@@ -245,15 +243,24 @@ Test(fdkeep, emfile_takes_no_low_number) {
   cr_assert_eq(lowest_free(), low);
 
   /* once a high number frees up, keeping works and lands there */
-  close(100);
+  close(500);
   s = zs_fdkeep_get(a.fd, a.dev, a.ino);
   cr_assert_geq(s, 0);
-  cr_assert_eq(zs_fdkeep_fd(s, a.dev, a.ino), 100);
+  cr_assert_eq(zs_fdkeep_fd(s, a.dev, a.ino), 500);
   zs_fdkeep_unref(s);
-  cr_assert(fd_closed(100));
+  cr_assert(fd_closed(500));
 
-  for (int fd = t; fd < 128; fd++)
+  for (int fd = t; fd < 512; fd++)
     close(fd);
+
+  /* under a limit of 256 nothing is kept, even with numbers free */
+  rl.rlim_cur = 128;
+  cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+  low = lowest_free();
+  s = zs_fdkeep_get(a.fd, a.dev, a.ino);
+  cr_assert_eq(s, -EMFILE, "got %d", s);
+  cr_assert_eq(lowest_free(), low, "no descriptor consumed under a small limit");
+
   close(filler);
   close(a.fd);
   cr_assert_eq(setrlimit(RLIMIT_NOFILE, &old), 0);

@@ -235,3 +235,44 @@ Test(keptfd, kept_number_replaced_by_raw_dup3) {
   assert_private_remove_whole(&m, "kept number replaced by a raw dup3");
   zt_assert_pbytes(kept, 0, LEN, OTHER_FILL, "the file now at the kept number is untouched");
 }
+
+/*
+ * Out of descriptors: no high number is free for the shim to keep one, so
+ * the program's own mmap must still succeed (the shim goes without), and a
+ * later MADV_REMOVE still frees the backing file (through map_files).
+ */
+Test(keptfd, no_descriptor_left_for_the_shim) {
+  zt_need(zt_shim_loaded(), "libzapshim.so preloaded (run through ctest)");
+  pid_t pid = fork();
+  cr_assert(pid >= 0, "fork: %s", strerror(errno));
+  if (pid == 0) {
+    struct priv m0 = {0};
+    m0.fd = zt_make_memfd(LEN, 0);
+    zt_pfill(m0.fd, 0, LEN, ZT_FILE_FILL);
+    m0.obs = dup(m0.fd);
+    /* a small limit (a few numbers above those in use): the shim must not
+     * take any of them from the program */
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = (rlim_t)m0.obs + 4;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+      _exit(2);
+    char *p = mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE, m0.fd, 0);
+    if (p == MAP_FAILED)
+      _exit(3); /* the program's mmap failed: the shim broke it */
+    if (shim_kept_fd(p) >= 0)
+      _exit(4); /* the shim took one of the program's few numbers */
+    memset(p, ZT_FILL, LEN);
+    if (madvise(p, LEN, MADV_REMOVE) != 0)
+      _exit(5);
+    if (zt_st_blocks(m0.obs) != 0) /* before any read: reading a shmem hole allocates */
+      _exit(6);
+    _exit(zt_find_not(p, LEN, 0) < 0 ? 0 : 5);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+            "child status %#x (3: mmap failed, 4: the shim took a descriptor, 5: zap failed, "
+            "6: not punched)",
+            status);
+}
