@@ -21,6 +21,7 @@ struct zt_opts {
   const char *log;    /* --log=DEST, or NULL */
   const char *kernel; /* --kernel=X.Y as given, or NULL */
   unsigned kver;      /* --kernel as ZS_KVER, 0 if not given */
+  const char *restrict_exe; /* --restrict-exe=NAME[:NAME...], or NULL */
   bool verify;        /* --verify */
   bool stats;         /* --stats */
   bool dry_run;       /* --dry-run */

@@ -31,6 +31,8 @@ static void usage(FILE *f) {
           "  --kernel=X.Y    behave as on kernel X.Y (only its calls)            [ZAPSHIM_KERNEL]\n"
           "  --verify        check each translated zap really freed the range     [ZAPSHIM_VERIFY=1]\n"
           "  --stats         print a summary per memory kind at exit             [ZAPSHIM_STATS=1]\n"
+          "  --restrict-exe=NAME[:NAME...]  be active only in these executables\n"
+          "                  (helpers that inherit LD_PRELOAD are left alone) [ZAPSHIM_RESTRICT_EXE]\n"
           "  -n, --dry-run   print the environment and command, run nothing\n"
           "  --probe         measure which call zaps each memory kind on this machine\n"
           "  --json          with --probe: print JSON\n"
@@ -76,7 +78,7 @@ void zt_core_init(unsigned kver) {
   zs_kernel_detect(kver ? kver : zs_state.cfg.kernel_override, &zs_state.caps);
 }
 
-enum { OPT_LOG = 256, OPT_KERNEL, OPT_VERIFY, OPT_STATS, OPT_PROBE, OPT_JSON, OPT_EXPLAIN };
+enum { OPT_LOG = 256, OPT_KERNEL, OPT_VERIFY, OPT_STATS, OPT_PROBE, OPT_JSON, OPT_EXPLAIN, OPT_RESTRICT };
 
 /* parse_pid - a positive decimal pid, or -1. */
 static pid_t parse_pid(const char *s) {
@@ -97,6 +99,7 @@ int main(int argc, char **argv) {
     {"kernel", required_argument, NULL, OPT_KERNEL}, {"verify", no_argument, NULL, OPT_VERIFY},
     {"stats", no_argument, NULL, OPT_STATS}, {"probe", no_argument, NULL, OPT_PROBE},
     {"json", no_argument, NULL, OPT_JSON},   {"explain", required_argument, NULL, OPT_EXPLAIN},
+    {"restrict-exe", required_argument, NULL, OPT_RESTRICT},
     {NULL, 0, NULL, 0},
   };
   struct zt_opts o = {0};
@@ -119,6 +122,7 @@ int main(int argc, char **argv) {
       break;
     case OPT_VERIFY: o.verify = true; break;
     case OPT_STATS: o.stats = true; break;
+    case OPT_RESTRICT: o.restrict_exe = optarg; break;
     case OPT_PROBE: probe = true; break;
     case OPT_JSON: o.json = true; break;
     case OPT_EXPLAIN:

@@ -17,13 +17,15 @@ check() { # check DESCRIPTION COMMAND...: run, count a failure if it fails
 }
 libabs=$(cd "$(dirname "$LIB")" && pwd)/libzapshim.so
 
-out=$(env -u LD_PRELOAD "$Z" --dry-run --log=stderr --kernel=5.10 --verify --stats -- true a 'b c')
+out=$(env -u LD_PRELOAD "$Z" --dry-run --log=stderr --kernel=5.10 --verify --stats \
+      --restrict-exe=qemu-system-x86_64:true -- true a 'b c')
 check "dry-run exits 0" test $? -eq 0
 check "dry-run: LD_PRELOAD is the library's absolute path" \
   grep -qx "LD_PRELOAD=$libabs" <<<"$out"
-check "dry-run: --log, --kernel, --verify, --stats set their variables" \
+check "dry-run: --log, --kernel, --verify, --stats, --restrict-exe set their variables" \
   bash -c 'grep -qx ZAPSHIM_LOG=stderr <<<"$1" && grep -qx ZAPSHIM_KERNEL=5.10 <<<"$1" &&
-           grep -qx ZAPSHIM_VERIFY=1 <<<"$1" && grep -qx ZAPSHIM_STATS=1 <<<"$1"' _ "$out"
+           grep -qx ZAPSHIM_VERIFY=1 <<<"$1" && grep -qx ZAPSHIM_STATS=1 <<<"$1" &&
+           grep -qx ZAPSHIM_RESTRICT_EXE=qemu-system-x86_64:true <<<"$1"' _ "$out"
 check "dry-run: prints the resolved command, quoted" grep -qx "$(type -P true) a 'b c'" <<<"$out"
 
 other=$tmp/zt-other.so
