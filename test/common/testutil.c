@@ -50,6 +50,22 @@ size_t zt_page_size(void) {
 }
 
 /* ------------------------------------------------------------------ */
+/* Zapping                                                              */
+/* ------------------------------------------------------------------ */
+
+const char *zt_advice_name(int advice) {
+  return advice == MADV_REMOVE ? "MADV_REMOVE" : "MADV_DONTNEED";
+}
+
+void zt_zap(void *p, size_t len, int advice, const char *what) {
+  errno = 0;
+  int r = madvise(p, len, advice);
+  int e = errno;
+  cr_assert(r == 0, "%s%smadvise(%p, %#zx, %s) returned %d, errno %d (%s)", what ? what : "",
+            what ? ": " : "", p, len, zt_advice_name(advice), r, e, strerror(e));
+}
+
+/* ------------------------------------------------------------------ */
 /* Patterns                                                             */
 /* ------------------------------------------------------------------ */
 
@@ -369,14 +385,24 @@ static void probe_points(void *addr, size_t len, char **p0, char **p1) {
   *p1 = (char *)addr + (len / 2 / ps) * ps;
 }
 
-void zt_assert_missing_fault(void *addr, size_t len, uint64_t features, const char *what) {
+/*
+ * Watch the range for missing faults, read the two probe points (each
+ * read tells whether it raised SIGBUS), stop watching.
+ */
+static void probe_missing(void *addr, size_t len, uint64_t features, const char *what, char **p0,
+                          char **p1, bool *f0, bool *f1) {
   int uffd = uffd_watch(addr, len, features, what);
-  char *p0, *p1;
-  probe_points(addr, len, &p0, &p1);
-  bool f0 = zt_sigbus_on_read(p0);
-  bool f1 = zt_sigbus_on_read(p1);
+  probe_points(addr, len, p0, p1);
+  *f0 = zt_sigbus_on_read(*p0);
+  *f1 = zt_sigbus_on_read(*p1);
   zt_uffd_unregister(uffd, addr, len);
   close(uffd);
+}
+
+void zt_assert_missing_fault(void *addr, size_t len, uint64_t features, const char *what) {
+  char *p0, *p1;
+  bool f0, f1;
+  probe_missing(addr, len, features, what, &p0, &p1, &f0, &f1);
   cr_assert(f0, "%s: no userfaultfd missing fault at the first byte %p (memory still present)",
             what, (void *)p0);
   cr_assert(f1, "%s: no userfaultfd missing fault in the middle %p (memory still present)",
@@ -384,13 +410,9 @@ void zt_assert_missing_fault(void *addr, size_t len, uint64_t features, const ch
 }
 
 void zt_assert_no_missing_fault(void *addr, size_t len, uint64_t features, const char *what) {
-  int uffd = uffd_watch(addr, len, features, what);
   char *p0, *p1;
-  probe_points(addr, len, &p0, &p1);
-  bool f0 = zt_sigbus_on_read(p0);
-  bool f1 = zt_sigbus_on_read(p1);
-  zt_uffd_unregister(uffd, addr, len);
-  close(uffd);
+  bool f0, f1;
+  probe_missing(addr, len, features, what, &p0, &p1, &f0, &f1);
   cr_assert(!f0 && !f1, "%s: unexpected userfaultfd missing fault (first %d, middle %d)", what,
             f0, f1);
 }

@@ -18,12 +18,21 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/types.h>
 
 /* Sizes used throughout the tests. */
 #define ZT_KIB ((size_t)1024)
 #define ZT_MIB ((size_t)1024 * 1024)
 #define ZT_HPAGE_2M ((size_t)2 * ZT_MIB)
+
+/* 2 MiB huge page flags for headers that lack them (log2(2 MiB) << 26). */
+#ifndef MFD_HUGE_2MB
+#define MFD_HUGE_2MB (21U << 26) /* log2(2 MiB) << MFD_HUGE_SHIFT */
+#endif
+#ifndef MAP_HUGE_2MB
+#define MAP_HUGE_2MB (21 << 26) /* log2(2 MiB) << MAP_HUGE_SHIFT */
+#endif
 
 /* Patterns: what a test writes, and what must come back. */
 #define ZT_FILL 0xAB      /* written into the mapping before the zap */
@@ -53,6 +62,23 @@ bool zt_shim_loaded(void);
 
 /* zt_page_size - the base page size (sysconf). */
 size_t zt_page_size(void);
+
+/* ------------------------------------------------------------------ */
+/* Zapping                                                              */
+/* ------------------------------------------------------------------ */
+
+/*
+ * zt_advice_name - "MADV_REMOVE" for MADV_REMOVE, "MADV_DONTNEED" for
+ * anything else (the tests zap with one or the other).
+ */
+const char *zt_advice_name(int advice);
+
+/*
+ * zt_zap - madvise(p, len, advice) through libc (the shim, when preloaded)
+ * and assert it returns 0.  The message names what (left out if NULL), the
+ * address, the length, the advice, the return value, errno and strerror.
+ */
+void zt_zap(void *p, size_t len, int advice, const char *what);
 
 /* ------------------------------------------------------------------ */
 /* Patterns                                                             */

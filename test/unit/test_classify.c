@@ -26,14 +26,12 @@
 #include "classify.h"
 #include "state.h"
 #include "testutil.h"
+#include "unit_setup.h"
 #include "vma.h"
 #include "zapshim.h"
 
 #define MiB (1024UL * 1024)
 #define EXT4_MAGIC 0xEF53
-#ifndef MAP_HUGE_2MB
-#define MAP_HUGE_2MB (21 << 26)
-#endif
 #ifndef MAP_HUGE_1GB
 #define MAP_HUGE_1GB (30 << 26)
 #endif
@@ -45,12 +43,8 @@ static size_t ps;
 static uint8_t base_shift;
 
 static void setup(void) {
-  ps = (size_t)sysconf(_SC_PAGESIZE);
+  ps = unit_setup_state();
   base_shift = (uint8_t)__builtin_ctzl(ps);
-  zs_state.page_size = ps;
-  zs_state.default_huge_size = 2 * MiB;
-  zs_state.caps.procmap_query = true;
-  cr_assert_eq(zs_classify_learn_shm_dev(), 0);
 }
 
 TestSuite(classify, .init = setup);

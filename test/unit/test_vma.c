@@ -28,6 +28,7 @@
 #include "classify.h"
 #include "state.h"
 #include "testutil.h"
+#include "unit_setup.h"
 #include "vma.h"
 
 #define MiB (1024UL * 1024)
@@ -36,13 +37,7 @@
 static size_t ps;
 
 /* setup - the zs_state fields vma.c and classify.c read. */
-static void setup(void) {
-  ps = (size_t)sysconf(_SC_PAGESIZE);
-  zs_state.page_size = ps;
-  zs_state.default_huge_size = 2 * MiB;
-  zs_state.caps.procmap_query = true;
-  cr_assert_eq(zs_classify_learn_shm_dev(), 0);
-}
+static void setup(void) { ps = unit_setup_state(); }
 
 TestSuite(vma, .init = setup);
 

@@ -25,19 +25,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#ifndef MFD_HUGE_2MB
-#define MFD_HUGE_2MB (21U << 26) /* log2(2 MiB) << MFD_HUGE_SHIFT */
-#endif
-#ifndef MAP_HUGE_2MB
-#define MAP_HUGE_2MB (21 << 26) /* log2(2 MiB) << MAP_HUGE_SHIFT */
-#endif
-
 #define MIB ZT_MIB
 #define LEN (4 * MIB)
-
-static const char *advice_name(int advice) {
-  return advice == MADV_REMOVE ? "MADV_REMOVE" : "MADV_DONTNEED";
-}
 
 struct hmap {
   char *p;
@@ -85,21 +74,13 @@ static struct hmap hmap_filled(enum hsrc src) {
   return h;
 }
 
-static void zap(void *p, size_t len, int advice) {
-  errno = 0;
-  int r = madvise(p, len, advice);
-  int e = errno;
-  cr_assert(r == 0, "madvise(%p, %#zx, %s) returned %d, errno %d (%s)", p, len,
-            advice_name(advice), r, e, strerror(e));
-}
-
 /*
  * Shared: [0, 3M) zapped. H0 freed; H1 stays (in use) with [2M,3M) zero
  * and [3M,4M) intact.  The file shows the same.
  */
 static void shared_unaligned_end(int advice) {
   struct hmap h = hmap_filled(MEMFD_SHARED);
-  zap(h.p, 3 * MIB, advice);
+  zt_zap(h.p, 3 * MIB, advice, NULL);
   in_use(&h, 1, "shared [0,3M)");
   cr_assert_eq(zt_st_blocks(h.fd), (long long)(2 * MIB / 512), "only H1 left in the file");
   zt_assert_missing_fault(h.p, 2 * MIB, ZT_UFFD_HUGETLB, "H0");
@@ -118,7 +99,7 @@ Test(partial, shared_unaligned_end_dontneed) { shared_unaligned_end(MADV_DONTNEE
  */
 Test(partial, shared_unaligned_start_remove) {
   struct hmap h = hmap_filled(MEMFD_SHARED);
-  zap(h.p + MIB, 3 * MIB, MADV_REMOVE);
+  zt_zap(h.p + MIB, 3 * MIB, MADV_REMOVE, NULL);
   in_use(&h, 1, "shared [1M,4M)");
   zt_assert_missing_fault(h.p + 2 * MIB, 2 * MIB, ZT_UFFD_HUGETLB, "H1");
   zt_assert_bytes(h.p, MIB, ZT_FILL, "shared [0,1M) kept");
@@ -130,7 +111,7 @@ Test(partial, shared_unaligned_start_remove) {
 /* Shared, [1M,3M): no whole page, both partial parts zeroed, none freed. */
 Test(partial, shared_inside_remove) {
   struct hmap h = hmap_filled(MEMFD_SHARED);
-  zap(h.p + MIB, 2 * MIB, MADV_REMOVE);
+  zt_zap(h.p + MIB, 2 * MIB, MADV_REMOVE, NULL);
   in_use(&h, 2, "shared [1M,3M)");
   zt_assert_bytes(h.p, MIB, ZT_FILL, "[0,1M) kept");
   zt_assert_bytes(h.p + MIB, 2 * MIB, 0, "[1M,3M) zero");
@@ -143,7 +124,7 @@ Test(partial, shared_inside_remove) {
  */
 static void private_unaligned_end(enum hsrc src, int advice) {
   struct hmap h = hmap_filled(src);
-  zap(h.p, 3 * MIB, advice);
+  zt_zap(h.p, 3 * MIB, advice, NULL);
   in_use(&h, 1, "private [0,3M)");
   zt_assert_missing_fault(h.p, 2 * MIB, ZT_UFFD_HUGETLB, "H0");
   zt_assert_bytes(h.p, 3 * MIB, 0, "[0,3M) reads zero (H1's covered half zeroed)");
@@ -165,7 +146,7 @@ Test(partial, anon_private_unaligned_end_remove) {
 /* Private, less than one huge page: returns 0, nothing freed, [0,1M) zero. */
 static void private_below_one_page(enum hsrc src, int advice) {
   struct hmap h = hmap_filled(src);
-  zap(h.p, MIB, advice);
+  zt_zap(h.p, MIB, advice, NULL);
   in_use(&h, 2, "private [0,1M)");
   zt_assert_bytes(h.p, MIB, 0, "[0,1M) zeroed");
   zt_assert_bytes(h.p + MIB, 3 * MIB, ZT_FILL, "[1M,4M) untouched");

@@ -29,21 +29,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#ifndef MFD_HUGE_2MB
-#define MFD_HUGE_2MB (21U << 26) /* log2(2 MiB) << MFD_HUGE_SHIFT */
-#endif
-
 #define MIB ZT_MIB
 #define LEN (4 * MIB)
 #define OTHER_FILL 0x11 /* a file that takes over a closed descriptor number */
-
-static void zap(void *p, size_t len, int advice) {
-  errno = 0;
-  int r = madvise(p, len, advice);
-  int e = errno;
-  cr_assert(r == 0, "madvise(%p, %#zx, %d) returned %d, errno %d (%s)", p, len, advice, r, e,
-            strerror(e));
-}
 
 struct priv {
   char *p;
@@ -66,7 +54,7 @@ static struct priv priv_memfd(void) {
 /* MADV_REMOVE on the private memfd mapping did it all: private copies
  * dropped, backing file punched (seen through obs), missing fault. */
 static void assert_private_remove_whole(struct priv *m, const char *what) {
-  zap(m->p, LEN, MADV_REMOVE);
+  zt_zap(m->p, LEN, MADV_REMOVE, NULL);
   long long b = zt_st_blocks(m->obs);
   cr_assert(b == 0, "%s: the backing file still has %lld blocks: not punched", what, b);
   zt_assert_pbytes(m->obs, 0, LEN, 0, what);
@@ -197,7 +185,7 @@ static void hugetlb_private_closed(int advice) {
   cr_assert_eq(zt_st_blocks(obs), 0, "private copies are not in the file");
   cr_assert(close_range((unsigned)obs + 1, ~0U, 0) == 0, "close_range: %s", strerror(errno));
   close(fd);
-  zap(p, LEN, advice);
+  zt_zap(p, LEN, advice, NULL);
   long kb = zt_vma_hugetlb_kb(p);
   cr_assert(kb == 0, "private hugetlb, fd closed: the mapping still maps %ld kB of huge pages",
             kb);

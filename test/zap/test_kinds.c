@@ -32,26 +32,7 @@
 #include <unistd.h>
 
 #define LEN (4 * ZT_MIB)
-#ifndef MFD_HUGE_2MB
-#define MFD_HUGE_2MB (21U << 26) /* log2(2 MiB) << MFD_HUGE_SHIFT */
-#endif
-#ifndef MAP_HUGE_2MB
-#define MAP_HUGE_2MB (21 << 26) /* log2(2 MiB) << MAP_HUGE_SHIFT */
-#endif
 #define PRIVATE_FILL 0xEF /* written into a private mapping of a file */
-
-static const char *advice_name(int advice) {
-  return advice == MADV_REMOVE ? "MADV_REMOVE" : "MADV_DONTNEED";
-}
-
-/* madvise through libc (the shim, when preloaded) and assert it returns 0. */
-static void zap(void *p, size_t len, int advice, const char *what) {
-  errno = 0;
-  int r = madvise(p, len, advice);
-  int e = errno;
-  cr_assert(r == 0, "%s: madvise(%s) returned %d, errno %d (%s)", what, advice_name(advice), r,
-            e, strerror(e));
-}
 
 /* Every base page of the range resident (the fill reached memory). */
 static void assert_all_resident(const void *p, size_t len, const char *what) {
@@ -79,7 +60,7 @@ static void anon_private(int advice) {
   char *p = zt_map(LEN, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   zt_fill(p, LEN, ZT_FILL);
   assert_all_resident(p, LEN, "anon private");
-  zap(p, LEN, advice, "anon private");
+  zt_zap(p, LEN, advice, "anon private");
   assert_none_resident(p, LEN, "anon private");
   zt_assert_missing_fault(p, LEN, ZT_UFFD_ANON, "anon private");
   zt_assert_bytes(p, LEN, 0, "anon private read-back");
@@ -94,7 +75,7 @@ static void anon_shared(int advice) {
   zt_fill(p, LEN, ZT_FILL);
   /* mincore on shmem reports the residency of the shmem pages */
   assert_all_resident(p, LEN, "anon shared");
-  zap(p, LEN, advice, "anon shared");
+  zt_zap(p, LEN, advice, "anon shared");
   assert_none_resident(p, LEN, "anon shared");
   zt_assert_missing_fault(p, LEN, ZT_UFFD_SHMEM, "anon shared");
   zt_assert_bytes(p, LEN, 0, "anon shared read-back");
@@ -105,7 +86,7 @@ static void shmem_file_shared(int fd, int advice, const char *what) {
   char *p = zt_map(LEN, MAP_SHARED, fd, 0);
   zt_fill(p, LEN, ZT_FILL);
   assert_blocks(fd, (long long)(LEN / 512), what);
-  zap(p, LEN, advice, what);
+  zt_zap(p, LEN, advice, what);
   assert_blocks(fd, 0, what);
   assert_none_resident(p, LEN, what);
   zt_assert_missing_fault(p, LEN, ZT_UFFD_SHMEM, what);
@@ -127,7 +108,7 @@ static void shmem_file_private(int fd, int advice, const char *what) {
   zt_fill(p, LEN, ZT_FILL);
   zt_assert_pbytes(fd, 0, LEN, ZT_FILE_FILL, "private write must not reach the file");
   assert_blocks(fd, (long long)(LEN / 512), what);
-  zap(p, LEN, advice, what);
+  zt_zap(p, LEN, advice, what);
   if (advice == MADV_DONTNEED) {
     assert_blocks(fd, (long long)(LEN / 512), what);
     zt_assert_no_missing_fault(p, LEN, ZT_UFFD_SHMEM, what);
@@ -171,7 +152,7 @@ static void sysv(int advice) {
   char *p = zt_sysv_attach(LEN);
   zt_fill(p, LEN, ZT_FILL);
   assert_all_resident(p, LEN, "SysV shm");
-  zap(p, LEN, advice, "SysV shm");
+  zt_zap(p, LEN, advice, "SysV shm");
   assert_none_resident(p, LEN, "SysV shm");
   zt_assert_bytes(p, LEN, 0, "SysV shm read-back");
 }
@@ -229,7 +210,7 @@ static void hugetlb(enum hsrc src, bool shared, int advice) {
   zt_fill(p, LEN, ZT_FILL);
   hugetlb_is(p, fd, shared ? 2 : 0, 2, "after the fill", what);
 
-  zap(p, LEN, advice, what);
+  zt_zap(p, LEN, advice, what);
 
   hugetlb_is(p, fd, 0, 0, "after the zap", what);
   zt_assert_missing_fault(p, LEN, ZT_UFFD_HUGETLB, what);
@@ -259,7 +240,7 @@ static void guest_memfd(int advice) {
   char *p = zt_map(LEN, MAP_SHARED, fd, 0);
   zt_fill(p, LEN, ZT_FILL);
   assert_all_resident(p, LEN, "guest_memfd");
-  zap(p, LEN, advice, "guest_memfd");
+  zt_zap(p, LEN, advice, "guest_memfd");
   assert_none_resident(p, LEN, "guest_memfd");
 
   int uffd = zt_uffd_open(ZT_UFFD_SHMEM);
@@ -293,7 +274,7 @@ static void ext4_shared(int advice) {
   cr_assert(msync(p, LEN, MS_SYNC) == 0, "msync: %s", strerror(errno));
   long long b0 = zt_st_blocks(fd);
   cr_assert(b0 >= (long long)(LEN / 512), "ext4 file has %lld blocks", b0);
-  zap(p, LEN, advice, "ext4 shared");
+  zt_zap(p, LEN, advice, "ext4 shared");
   if (advice == MADV_DONTNEED) {
     assert_blocks(fd, b0, "ext4 shared DONTNEED keeps the blocks");
     zt_assert_pbytes(fd, 0, LEN, ZT_FILL, "ext4 shared DONTNEED keeps the data");
@@ -317,7 +298,7 @@ static void ext4_private(int advice) {
   cr_assert(b0 >= (long long)(LEN / 512), "ext4 file has %lld blocks", b0);
   char *p = zt_map(LEN, MAP_PRIVATE, fd, 0);
   zt_fill(p, LEN, PRIVATE_FILL);
-  zap(p, LEN, advice, "ext4 private");
+  zt_zap(p, LEN, advice, "ext4 private");
   assert_blocks(fd, b0, "ext4 private keeps the file's blocks");
   zt_assert_pbytes(fd, 0, LEN, ZT_FILL, "ext4 private keeps the file's data");
   zt_assert_bytes(p, LEN, ZT_FILL, "ext4 private: private copy dropped, file content shows");

@@ -31,27 +31,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#ifndef MFD_HUGE_2MB
-#define MFD_HUGE_2MB (21U << 26) /* log2(2 MiB) << MFD_HUGE_SHIFT */
-#endif
-#ifndef MAP_HUGE_2MB
-#define MAP_HUGE_2MB (21 << 26) /* log2(2 MiB) << MAP_HUGE_SHIFT */
-#endif
-
 #define MIB ZT_MIB
 #define ANON_FILL 0xEE /* anonymous memory placed over part of a file mapping */
-
-static const char *advice_name(int advice) {
-  return advice == MADV_REMOVE ? "MADV_REMOVE" : "MADV_DONTNEED";
-}
-
-static void zap(void *p, size_t len, int advice, const char *what) {
-  errno = 0;
-  int r = madvise(p, len, advice);
-  int e = errno;
-  cr_assert(r == 0, "%s: madvise(%p, %#zx, %s) returned %d, errno %d (%s)", what, p, len,
-            advice_name(advice), r, e, strerror(e));
-}
 
 /* mmap through the raw syscall: the shim does not see this mapping. */
 static void *raw_mmap(void *addr, size_t len, int flags, int fd, off_t off) {
@@ -102,20 +83,20 @@ static void munmap_split(int advice) {
   char *p = zt_map(4 * MIB, MAP_SHARED, fd, 0);
   cr_assert(munmap(p + 3 * MIB / 2, MIB) == 0, "munmap middle: %s", strerror(errno));
 
-  zap(p + 3 * MIB, MIB, advice, "right piece, last 1 MiB");
+  zt_zap(p + 3 * MIB, MIB, advice, "right piece, last 1 MiB");
   file_is(fd, 0, 3, ZT_FILL, "after zapping the last 1 MiB");
   file_is(fd, 3, 4, 0, "after zapping the last 1 MiB");
   cr_assert_eq(zt_st_blocks(fd), (long long)(3 * MIB / 512), "only 1 MiB of the file freed");
   zt_assert_bytes(p + 3 * MIB, MIB, 0, "zapped part reads zero");
   zt_assert_bytes(p + 5 * MIB / 2, MIB / 2, ZT_FILL, "rest of the right piece");
 
-  zap(p, MIB / 2, advice, "left piece, first 512 KiB");
+  zt_zap(p, MIB / 2, advice, "left piece, first 512 KiB");
   file_is(fd, 0, 0.5, 0, "after zapping the first 512 KiB");
   file_is(fd, 0.5, 3, ZT_FILL, "after zapping the first 512 KiB");
 
   char *hole = raw_anon_at(p + 3 * MIB / 2, MIB);
   zt_fill(hole, MIB, ANON_FILL);
-  zap(p, 4 * MIB, advice, "whole range, hole re-filled with unseen anon memory");
+  zt_zap(p, 4 * MIB, advice, "whole range, hole re-filled with unseen anon memory");
   file_is(fd, 0, 1.5, 0, "whole range zapped");
   file_is(fd, 1.5, 2.5, ZT_FILL, "file under the unmapped middle untouched");
   file_is(fd, 2.5, 4, 0, "whole range zapped");
@@ -141,7 +122,7 @@ static void map_fixed_anon(int advice) {
   cr_assert(a == p + MIB, "MAP_FIXED anon: %s", strerror(errno));
   zt_fill(a, MIB, ANON_FILL);
 
-  zap(p, 4 * MIB, advice, "memfd | anon | memfd");
+  zt_zap(p, 4 * MIB, advice, "memfd | anon | memfd");
   cr_assert_eq(zt_resident_pages(a, MIB), 0, "anon part freed");
   file_is(fd, 0, 1, 0, "memfd part before the anon part");
   file_is(fd, 1, 2, ZT_FILL, "file range under the anon part untouched");
@@ -164,14 +145,14 @@ static void map_fixed_file(int advice) {
   char *m = mmap(p + MIB, MIB, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_SHARED, fd, 3 * MIB);
   cr_assert(m == p + MIB, "MAP_FIXED memfd at offset 3M: %s", strerror(errno));
 
-  zap(p + MIB, MIB, advice, "address 1M..2M = file 3M..4M");
+  zt_zap(p + MIB, MIB, advice, "address 1M..2M = file 3M..4M");
   file_is(fd, 0, 3, ZT_FILL, "file offsets must follow the MAP_FIXED mapping");
   file_is(fd, 3, 4, 0, "file offsets must follow the MAP_FIXED mapping");
 
   zt_pfill(fd, 0, 4 * MIB, ZT_FILL);
   m = mmap(p + 2 * MIB, 2 * MIB, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_SHARED, fd2, 0);
   cr_assert(m == p + 2 * MIB, "MAP_FIXED second memfd: %s", strerror(errno));
-  zap(p, 4 * MIB, advice, "A@0 | A@3M | B@0");
+  zt_zap(p, 4 * MIB, advice, "A@0 | A@3M | B@0");
   file_is(fd, 0, 1, 0, "memfd A");
   file_is(fd, 1, 3, ZT_FILL, "memfd A, no longer mapped");
   file_is(fd, 3, 4, 0, "memfd A");
@@ -200,11 +181,11 @@ static void mremap_move(int advice) {
 
   char *old = raw_anon_at(p, 2 * MIB);
   zt_fill(old, 2 * MIB, ANON_FILL);
-  zap(old, 2 * MIB, advice, "unseen anon at the old address");
+  zt_zap(old, 2 * MIB, advice, "unseen anon at the old address");
   file_is(fd, 0, 4, ZT_FILL, "the old address no longer maps the file");
   zt_assert_bytes(old, 2 * MIB, 0, "anon at the old address zapped");
 
-  zap(q, 2 * MIB, advice, "moved mapping");
+  zt_zap(q, 2 * MIB, advice, "moved mapping");
   file_is(fd, 0, 1, ZT_FILL, "before the moved range");
   file_is(fd, 1, 3, 0, "the moved range's file offsets");
   file_is(fd, 3, 4, ZT_FILL, "after the moved range");
@@ -223,7 +204,7 @@ static void mremap_shrink(int advice) {
   char *tail = raw_anon_at(p + 2 * MIB, 2 * MIB);
   zt_fill(tail, 2 * MIB, ANON_FILL);
 
-  zap(p, 4 * MIB, advice, "shrunk memfd | unseen anon");
+  zt_zap(p, 4 * MIB, advice, "shrunk memfd | unseen anon");
   file_is(fd, 0, 2, 0, "shrunk mapping");
   file_is(fd, 2, 4, ZT_FILL, "file under the cut tail untouched");
   zt_assert_bytes(tail, 2 * MIB, 0, "anon tail zapped");
@@ -241,12 +222,12 @@ static void mremap_grow(int advice) {
   char *q = mremap(p, 2 * MIB, 4 * MIB, 0);
   cr_assert(q == p, "mremap grow in place: %s", strerror(errno));
 
-  zap(p + 2 * MIB, 2 * MIB, advice, "grown half");
+  zt_zap(p + 2 * MIB, 2 * MIB, advice, "grown half");
   file_is(fd, 0, 2, ZT_FILL, "original half untouched");
   file_is(fd, 2, 4, 0, "grown half");
   zt_assert_bytes(p, 2 * MIB, ZT_FILL, "original half content");
 
-  zap(p, 4 * MIB, advice, "whole grown mapping");
+  zt_zap(p, 4 * MIB, advice, "whole grown mapping");
   file_is(fd, 0, 4, 0, "whole grown mapping");
   cr_assert_eq(zt_st_blocks(fd), 0, "whole file freed");
 }
@@ -265,12 +246,12 @@ static void mremap_dontunmap(int advice) {
   zt_assert_bytes(q, 2 * MIB, ZT_FILL, "moved data");
 
   zt_fill(p, MIB, ANON_FILL); /* the old range is still mapped and writable */
-  zap(p, 2 * MIB, advice, "old range after DONTUNMAP");
+  zt_zap(p, 2 * MIB, advice, "old range after DONTUNMAP");
   cr_assert_eq(zt_resident_pages(p, 2 * MIB), 0, "old range freed");
   zt_assert_missing_fault(p, 2 * MIB, ZT_UFFD_ANON, "old range");
 
   cr_assert_eq(zt_resident_pages(q, 2 * MIB), 2 * MIB / zt_page_size(), "new range populated");
-  zap(q, 2 * MIB, advice, "new range after DONTUNMAP");
+  zt_zap(q, 2 * MIB, advice, "new range after DONTUNMAP");
   cr_assert_eq(zt_resident_pages(q, 2 * MIB), 0, "new range freed");
   zt_assert_missing_fault(q, 2 * MIB, ZT_UFFD_ANON, "new range");
   zt_assert_bytes(q, 2 * MIB, 0, "new range reads zero");
@@ -320,7 +301,7 @@ static void cross_kinds(int advice) {
                  "MAP_HUGETLB private part maps its page");
   }
 
-  zap(b, len, advice, "anon | memfd | hugetlb shared | hugetlb private");
+  zt_zap(b, len, advice, "anon | memfd | hugetlb shared | hugetlb private");
   cr_assert_eq(zt_resident_pages(b, 2 * MIB), 0, "anon part freed");
   cr_assert_eq(zt_st_blocks(fd), 0, "memfd part freed");
   if (huge) {
@@ -356,7 +337,7 @@ static void hole(int advice) {
   int r = madvise(b, 3 * MIB, advice);
   int e = errno;
   cr_assert(r == -1 && e == ENOMEM, "madvise(%s) over a hole: returned %d errno %d (%s), "
-            "expected -1 ENOMEM", advice_name(advice), r, e, strerror(e));
+            "expected -1 ENOMEM", zt_advice_name(advice), r, e, strerror(e));
   file_is(fd, 0, 1, ZT_FILL, "memfd outside the mapped part");
   file_is(fd, 1, 2, 0, "mapped memfd part zapped despite the hole");
   file_is(fd, 2, 4, ZT_FILL, "memfd outside the mapped part");
@@ -377,7 +358,7 @@ static void unknown_memfd(int advice) {
   int fd = filled_memfd(4 * MIB);
   char *p = raw_mmap(NULL, 2 * MIB, MAP_SHARED, fd, MIB);
   zt_assert_bytes(p, 2 * MIB, ZT_FILL, "raw mapping content");
-  zap(p, 2 * MIB, advice, "memfd mapped behind the shim's back");
+  zt_zap(p, 2 * MIB, advice, "memfd mapped behind the shim's back");
   file_is(fd, 0, 1, ZT_FILL, "unknown memfd mapping");
   file_is(fd, 1, 3, 0, "unknown memfd mapping");
   file_is(fd, 3, 4, ZT_FILL, "unknown memfd mapping");
@@ -391,7 +372,7 @@ REG_TESTS(unknown_memfd)
 static void unknown_anon_shared(int advice) {
   char *p = raw_mmap(NULL, 4 * MIB, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   zt_fill(p, 4 * MIB, ZT_FILL);
-  zap(p, 4 * MIB, advice, "shared anon mapped behind the shim's back");
+  zt_zap(p, 4 * MIB, advice, "shared anon mapped behind the shim's back");
   cr_assert_eq(zt_resident_pages(p, 4 * MIB), 0, "unknown shared anon freed");
   zt_assert_missing_fault(p, 4 * MIB, ZT_UFFD_SHMEM, "unknown shared anon");
   zt_assert_bytes(p, 4 * MIB, 0, "unknown shared anon reads zero");
@@ -408,7 +389,7 @@ static void unknown_hugetlb_shared(int advice) {
   zt_fill(w, 2 * MIB, ZT_FILL);
   /* the file's own count, not the system-wide pool */
   cr_assert_eq(zt_st_blocks(fd), ZT_HPAGE_BLOCKS(2), "the file holds two huge pages");
-  zap(p, 2 * MIB, advice, "hugetlb memfd mapped behind the shim's back");
+  zt_zap(p, 2 * MIB, advice, "hugetlb memfd mapped behind the shim's back");
   cr_assert_eq(zt_st_blocks(fd), ZT_HPAGE_BLOCKS(1), "exactly one huge page freed");
   uintptr_t ps, pe, ws, we;
   cr_assert(zt_vma_bounds(p, &ps, &pe) && zt_vma_bounds(w, &ws, &we), "both mappings present");
@@ -444,7 +425,7 @@ static void shmdt_forgets(int advice) {
   cr_assert(shmdt(p) == 0, "shmdt: %s", strerror(errno));
   char *a = raw_anon_at(p, 2 * MIB);
   zt_fill(a, 2 * MIB, ANON_FILL);
-  zap(a, 2 * MIB, advice, "unseen anon where a SysV segment was");
+  zt_zap(a, 2 * MIB, advice, "unseen anon where a SysV segment was");
   cr_assert_eq(zt_resident_pages(a, 2 * MIB), 0, "anon freed");
   zt_assert_missing_fault(a, 2 * MIB, ZT_UFFD_ANON, "anon after shmdt");
   zt_assert_bytes(a, 2 * MIB, 0, "anon reads zero");
@@ -467,7 +448,7 @@ static void shmat_remap_over_memfd(int advice) {
   cr_assert(s == p, "shmat(SHM_REMAP) at %p: %s", (void *)p, strerror(errno));
   zt_fill(s, 2 * MIB, ANON_FILL);
 
-  zap(p, 4 * MIB, advice, "SysV | memfd");
+  zt_zap(p, 4 * MIB, advice, "SysV | memfd");
   file_is(fd, 0, 2, ZT_FILL, "file under the SysV segment untouched");
   file_is(fd, 2, 4, 0, "memfd part zapped");
   cr_assert_eq(zt_resident_pages(s, 2 * MIB), 0, "SysV part freed");
@@ -497,7 +478,7 @@ static void failed_munmap_mmap(int advice) {
   cr_assert(r == MAP_FAILED && errno == EBADF, "MAP_FIXED with a bad fd must fail EBADF");
   zt_assert_bytes(p, 2 * MIB, ZT_FILL, "mapping intact after the failed calls");
 
-  zap(p, 2 * MIB, advice, "memfd mapping after failed munmap/mmap");
+  zt_zap(p, 2 * MIB, advice, "memfd mapping after failed munmap/mmap");
   file_is(fd, 0, 1, ZT_FILL, "after failed calls");
   file_is(fd, 1, 3, 0, "after failed calls");
   file_is(fd, 3, 4, ZT_FILL, "after failed calls");
@@ -532,7 +513,7 @@ static void failed_mremap(int advice) {
   r = mremap(p, 2 * MIB, 3 * MIB, 0);
   cr_assert(r == MAP_FAILED && errno == ENOMEM, "grow in place over a neighbour must fail");
 
-  zap(p, 3 * MIB, advice, "memfd + neighbour after failed mremaps");
+  zt_zap(p, 3 * MIB, advice, "memfd + neighbour after failed mremaps");
   file_is(fd, 0, 1, ZT_FILL, "after failed mremaps");
   file_is(fd, 1, 3, 0, "after failed mremaps");
   file_is(fd, 3, 4, ZT_FILL, "after failed mremaps");

@@ -23,18 +23,6 @@
 #define MIB ZT_MIB
 #define ANON_FILL 0xEE
 
-static const char *advice_name(int advice) {
-  return advice == MADV_REMOVE ? "MADV_REMOVE" : "MADV_DONTNEED";
-}
-
-static void zap(void *p, size_t len, int advice, const char *what) {
-  errno = 0;
-  int r = madvise(p, len, advice);
-  int e = errno;
-  cr_assert(r == 0, "%s: madvise(%s) returned %d, errno %d (%s)", what, advice_name(advice), r,
-            e, strerror(e));
-}
-
 /* MAP_FIXED through the raw syscall, over whatever is at addr. */
 static void raw_fixed(void *addr, size_t len, int flags, int fd, off_t off) {
   long r = syscall(SYS_mmap, addr, len, PROT_READ | PROT_WRITE, flags | MAP_FIXED, fd, off);
@@ -53,7 +41,7 @@ static void anon_over_known_memfd(int advice) {
   raw_fixed(p, 4 * MIB, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   zt_fill(p, 4 * MIB, ANON_FILL);
 
-  zap(p, 4 * MIB, advice, "anon raw-mapped over a known memfd mapping");
+  zt_zap(p, 4 * MIB, advice, "anon raw-mapped over a known memfd mapping");
   zt_assert_pbytes(fd, 0, 4 * MIB, ZT_FILL, "memfd A no longer mapped: must keep its data");
   cr_assert_eq(zt_st_blocks(fd), (long long)(4 * MIB / 512), "memfd A keeps its pages");
   cr_assert_eq(zt_resident_pages(p, 4 * MIB), 0, "anon memory freed");
@@ -73,7 +61,7 @@ static void memfd_over_known_memfd(int advice) {
   char *p = zt_map(4 * MIB, MAP_SHARED, a, 0);
   raw_fixed(p, 4 * MIB, MAP_SHARED, b, 0);
 
-  zap(p, 4 * MIB, advice, "memfd B raw-mapped over a known memfd A mapping");
+  zt_zap(p, 4 * MIB, advice, "memfd B raw-mapped over a known memfd A mapping");
   zt_assert_pbytes(a, 0, 4 * MIB, ZT_FILL, "memfd A no longer mapped: must keep its data");
   zt_assert_pbytes(b, 0, 4 * MIB, 0, "memfd B, the memory really mapped, zapped");
   cr_assert_eq(zt_st_blocks(b), 0, "memfd B freed");
