@@ -63,8 +63,8 @@ static size_t read_default_huge_size(void) {
   return kb * 1024;
 }
 
-/* zs_default_huge_size - see state.h. Racing first callers both read the
- * same value; a plain store of it is harmless. */
+/* zs_default_huge_size - see state.h. Threads that race on the first use
+ * each read /proc/meminfo and store the same value. */
 size_t zs_default_huge_size(void) {
   static atomic_bool known;
   if (!atomic_load_explicit(&known, memory_order_acquire)) {
@@ -75,12 +75,18 @@ size_t zs_default_huge_size(void) {
   return zs_state.default_huge_size;
 }
 
-/* zs_shm_dev - see state.h. One memfd is created, once. */
+/* zs_shm_dev - see state.h. Until it is known, every caller tries (racing
+ * first callers create one memfd each and store the same device); after a
+ * failure nobody tries again. */
 uint32_t zs_shm_dev(void) {
-  static atomic_bool tried;
-  if (!zs_state.shm_dev && !atomic_exchange(&tried, true))
-    zs_classify_learn_shm_dev();
-  return zs_state.shm_dev;
+  static atomic_bool failed;
+  uint32_t dev = zs_state.shm_dev;
+  if (!dev && !atomic_load_explicit(&failed, memory_order_relaxed)) {
+    if (zs_classify_learn_shm_dev() != 0)
+      atomic_store_explicit(&failed, true, memory_order_relaxed);
+    dev = zs_state.shm_dev;
+  }
+  return dev;
 }
 
 /* Fork: the registry lock is held across fork so the child never inherits

@@ -51,8 +51,10 @@ struct zs_state {
   struct zs_config cfg;
   struct zs_caps caps;
   size_t page_size;         /* base page size (sysconf) */
-  size_t default_huge_size; /* Hugepagesize of /proc/meminfo, 0 if none; see zs_default_huge_size() */
-  uint32_t shm_dev;         /* internal shmem device (zs_dev_pack), 0 unknown; see zs_shm_dev() */
+  /* Learned on first use, by whichever thread needs them first (atomic: two
+   * threads may learn at once; both find the same value). */
+  _Atomic size_t default_huge_size; /* Hugepagesize of /proc/meminfo, 0 if none; see zs_default_huge_size() */
+  _Atomic uint32_t shm_dev;         /* internal shmem device (zs_dev_pack), 0 unknown; see zs_shm_dev() */
   int log_fd;               /* ZAPSHIM_LOG destination, -1 when silent */
 };
 
