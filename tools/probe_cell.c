@@ -72,18 +72,27 @@ static bool guarded_fill(char *p, size_t len, int v) {
   return true;
 }
 
-/* zt_gmem_offered - see probe.h. */
-int64_t zt_gmem_offered(void) {
+/* new_vm - a KVM VM descriptor (the /dev/kvm descriptor is closed again);
+ * *step names the stage that failed. Returns the VM fd, or -1 with errno. */
+static int new_vm(const char **step) {
+  *step = "open /dev/kvm";
   int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
   if (kvm < 0)
     return -1;
+  *step = "KVM_CREATE_VM";
   int vm = ioctl(kvm, ZT_KVM_CREATE_VM, 0);
   int e = errno;
   close(kvm);
-  if (vm < 0) {
-    errno = e;
+  errno = e;
+  return vm < 0 ? -1 : vm;
+}
+
+/* zt_gmem_offered - see probe.h. */
+int64_t zt_gmem_offered(void) {
+  const char *step;
+  int vm = new_vm(&step);
+  if (vm < 0)
     return -1;
-  }
   int64_t r = -1;
   errno = EOPNOTSUPP;
   if (ioctl(vm, ZT_KVM_CHECK_EXTENSION, ZT_KVM_CAP_GUEST_MEMFD) > 0) {
@@ -96,23 +105,14 @@ int64_t zt_gmem_offered(void) {
 
 /* zt_gmem_create - see probe.h. */
 int zt_gmem_create(size_t len, uint64_t flags, int *vm_fd, const char **step) {
-  *step = "open /dev/kvm";
-  int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-  if (kvm < 0)
+  int vm = new_vm(step);
+  if (vm < 0)
     return -1;
-  *step = "KVM_CREATE_VM";
-  int vm = ioctl(kvm, ZT_KVM_CREATE_VM, 0);
-  int e = errno;
-  close(kvm);
-  if (vm < 0) {
-    errno = e;
-    return -1;
-  }
   struct zt_kvm_create_guest_memfd g = {.size = len, .flags = flags};
   *step = "KVM_CREATE_GUEST_MEMFD";
   int fd = ioctl(vm, ZT_KVM_CREATE_GUEST_MEMFD, &g);
   if (fd < 0) {
-    e = errno;
+    int e = errno;
     close(vm);
     errno = e;
     return -1;
