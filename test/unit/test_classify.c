@@ -271,26 +271,11 @@ Test(classify, sysv_shm) {
   shmdt(p);
 }
 
-/* hugetlbfs_mount - first hugetlbfs mount with 2 MiB pages, from /proc/mounts. */
+/* hugetlbfs_mount - the first hugetlbfs mount with 2 MiB pages (testutil's
+ * zt_hugetlbfs_mount); NULL if none. */
 static const char *hugetlbfs_mount(void) {
   static char path[PATH_MAX];
-  FILE *f = fopen("/proc/mounts", "re");
-  char line[4096];
-  const char *found = NULL;
-  while (f && !found && fgets(line, sizeof line, f)) {
-    char src[256], mnt[PATH_MAX], type[64], opts[1024];
-    if (sscanf(line, "%255s %4095s %63s %1023s", src, mnt, type, opts) != 4 ||
-        strcmp(type, "hugetlbfs") != 0)
-      continue;
-    const char *p = strstr(opts, "pagesize=");
-    if (p && strncmp(p, "pagesize=2M", 11) != 0)
-      continue;
-    snprintf(path, sizeof path, "%s", mnt);
-    found = path;
-  }
-  if (f)
-    fclose(f);
-  return found;
+  return zt_hugetlbfs_mount(2u << 20, path, sizeof path) ? path : NULL;
 }
 
 static const char *need_huge(void) {

@@ -72,29 +72,11 @@ static int query_both(uintptr_t addr, struct zs_vma *a, struct zs_vma *b) {
   return 0;
 }
 
-/* hugetlbfs_mount - the first hugetlbfs mount with 2 MiB pages (or the
- * default size), from /proc/mounts; NULL if none. */
+/* hugetlbfs_mount - the first hugetlbfs mount with 2 MiB pages (testutil's
+ * zt_hugetlbfs_mount); NULL if none. */
 static const char *hugetlbfs_mount(void) {
   static char path[PATH_MAX];
-  FILE *f = fopen("/proc/mounts", "re");
-  char line[4096];
-  const char *found = NULL;
-  if (!f)
-    return NULL;
-  while (!found && fgets(line, sizeof line, f)) {
-    char src[256], mnt[PATH_MAX], type[64], opts[1024];
-    if (sscanf(line, "%255s %4095s %63s %1023s", src, mnt, type, opts) != 4)
-      continue;
-    if (strcmp(type, "hugetlbfs") != 0)
-      continue;
-    const char *p = strstr(opts, "pagesize=");
-    if (p && strncmp(p, "pagesize=2M", 11) != 0)
-      continue;
-    snprintf(path, sizeof path, "%s", mnt);
-    found = path;
-  }
-  fclose(f);
-  return found;
+  return zt_hugetlbfs_mount(2u << 20, path, sizeof path) ? path : NULL;
 }
 
 static long free_huge_pages(void) {
