@@ -19,6 +19,7 @@ static const char *const known_vars[] = {
   "ZAPSHIM_VERIFY",
   "ZAPSHIM_STATS",
   "ZAPSHIM_RESTRICT_EXE",
+  "ZAPSHIM_NAMED_FILES",
 };
 #define N_KNOWN (sizeof known_vars / sizeof known_vars[0])
 
@@ -156,6 +157,18 @@ static bool load_restrict(void) {
   return !list_has(list, exe_name(buf, sizeof buf));
 }
 
+/* load_named_files - ZAPSHIM_NAMED_FILES: "keep" (the default) or "zap";
+ * any other value gets one warning and the default. Returns true for zap. */
+static bool load_named_files(void) {
+  const char *v = getenv("ZAPSHIM_NAMED_FILES");
+  if (!v || !*v || strcmp(v, "keep") == 0)
+    return false;
+  if (strcmp(v, "zap") == 0)
+    return true;
+  zs_warn("ZAPSHIM_NAMED_FILES must be keep or zap; using keep, ignored: ", v);
+  return false;
+}
+
 /* load_log - ZAPSHIM_LOG; secure_getenv, so a setuid program ignores it. */
 static void load_log(void) {
   const char *dest = secure_getenv("ZAPSHIM_LOG");
@@ -179,5 +192,6 @@ void zs_config_load(struct zs_config *cfg) {
   cfg->verify = load_flag("ZAPSHIM_VERIFY");
   cfg->stats = load_flag("ZAPSHIM_STATS");
   cfg->excluded = load_restrict();
+  cfg->named_files_zap = load_named_files();
   warn_unknown_vars();
 }

@@ -10,6 +10,11 @@
  *                   executable has one of these names; pass everything
  *                   through in all others (a VMM's helpers that inherit
  *                   LD_PRELOAD).
+ *   ZAPSHIM_NAMED_FILES  keep (default): a shared mapping of a tmpfs or
+ *                   hugetlbfs file still linked in a directory keeps its
+ *                   data on MADV_DONTNEED, like a persistent file; zap:
+ *                   such files are zapped like memfd (guest RAM in a named
+ *                   file).
  *
  * A bad value gets one warning naming the variable; unknown ZAPSHIM_* names
  * get one naming the closest valid name. Nothing here crashes or fails the

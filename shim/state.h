@@ -43,6 +43,7 @@ struct zs_config {
   bool verify;              /* ZAPSHIM_VERIFY=1 */
   bool stats;               /* ZAPSHIM_STATS=1 */
   bool excluded;            /* ZAPSHIM_RESTRICT_EXE does not name this program */
+  bool named_files_zap;     /* ZAPSHIM_NAMED_FILES=zap: linked tmpfs/hugetlbfs files are zapped too */
 };
 
 struct zs_state {
