@@ -27,6 +27,26 @@ enum zs_action zs_policy_action(int kind, int advice, const struct zs_caps *caps
   }
 }
 
+/* zs_policy_decide - see policy.h. A private hugetlb view of a named file
+ * keeps DONTNEED where the kernel has it (the file is not touched); where
+ * only a punch would free it, it is left as asked. */
+enum zs_action zs_policy_decide(int kind, unsigned facts, int advice, const struct zs_caps *caps,
+                                bool named_files_zap) {
+  enum zs_action act = zs_policy_action(kind, advice, caps);
+  if (!(facts & ZS_FACT_NAMED) || named_files_zap)
+    return act;
+  switch (act) {
+  case ZS_ACT_REMOVE: /* shared: the program's own REMOVE only */
+    return ZS_ACT_ASKED;
+  case ZS_ACT_HUGE_PUNCH: /* would punch the named file */
+    return ZS_ACT_ASKED;
+  case ZS_ACT_DONTNEED_PUNCH: /* private shmem: never punch the named file */
+    return ZS_ACT_ASKED;
+  default:
+    return act;
+  }
+}
+
 /* zs_policy_needs_confirm - see policy.h. DONTNEED-type actions never do
  * more than the program's DONTNEED or REMOVE; the rest may. */
 bool zs_policy_needs_confirm(enum zs_action act, int advice) {

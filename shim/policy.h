@@ -48,6 +48,23 @@ enum zs_action {
  * program asked for advice (MADV_DONTNEED or MADV_REMOVE). */
 enum zs_action zs_policy_action(int kind, int advice, const struct zs_caps *caps);
 
+/* Facts about a piece, beyond its kind, that the policy weighs. They come
+ * from the kernel's view at the moment of the zap (never from memory). */
+#define ZS_FACT_NAMED 0x01 /* a tmpfs or hugetlbfs file still linked in a
+                            * directory: anyone may open it by name */
+
+/*
+ * zs_policy_decide - the action for a piece of this kind with these facts
+ * when the program asked for advice, with named_files_zap the user's
+ * opt-in (ZAPSHIM_NAMED_FILES=zap).  A named file is treated like a
+ * persistent one unless opted in: left as asked on MADV_DONTNEED (the data
+ * stays), MADV_REMOVE passed through on a shared mapping (the program
+ * asked), and on a private mapping never punched (the program's own call:
+ * the kernel's answer).  Without ZS_FACT_NAMED this is zs_policy_action.
+ */
+enum zs_action zs_policy_decide(int kind, unsigned facts, int advice, const struct zs_caps *caps,
+                                bool named_files_zap);
+
 /* zs_policy_needs_confirm - true if the action does more than the call the
  * program made, so the kind must first be confirmed by the kernel. */
 bool zs_policy_needs_confirm(enum zs_action act, int advice);
