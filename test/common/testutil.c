@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef EXT4_SUPER_MAGIC
@@ -584,4 +586,123 @@ bool zt_file_contains(const char *path, const char *word) {
     found = strstr(line, word) != NULL;
   fclose(f);
   return found;
+}
+
+/* ------------------------------------------------------------------ */
+/* Kernel the shim behaves as                                           */
+/* ------------------------------------------------------------------ */
+
+/* parse "X.Y[...]" to ZT_KVER; 0 if it is not of that form. */
+static unsigned parse_kver(const char *s) {
+  unsigned maj, min;
+  if (!s || sscanf(s, "%u.%u", &maj, &min) != 2)
+    return 0;
+  return ZT_KVER(maj, min);
+}
+
+bool zt_kernel_emulated(void) {
+  return parse_kver(getenv("ZAPSHIM_KERNEL")) != 0;
+}
+
+unsigned zt_shim_kernel(void) {
+  unsigned v = parse_kver(getenv("ZAPSHIM_KERNEL"));
+  if (v)
+    return v;
+  struct utsname u;
+  cr_assert(uname(&u) == 0, "uname: %s", strerror(errno));
+  return parse_kver(u.release);
+}
+
+/* ------------------------------------------------------------------ */
+/* Behind the shim's back                                               */
+/* ------------------------------------------------------------------ */
+
+void *zt_raw_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+  /* glibc's syscall() returns -1 (MAP_FAILED) with errno set on failure */
+  return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+}
+
+int zt_raw_munmap(void *addr, size_t len) {
+  return (int)syscall(SYS_munmap, addr, len);
+}
+
+int zt_raw_madvise(void *addr, size_t len, int advice) {
+  return (int)syscall(SYS_madvise, addr, len, advice);
+}
+
+/* ------------------------------------------------------------------ */
+/* Running a step in a child process                                    */
+/* ------------------------------------------------------------------ */
+
+void zt_in_child(int (*step)(void *arg), void *arg, unsigned timeout_s, struct zt_child *out) {
+  int pfd[2];
+  cr_assert(pipe2(pfd, O_CLOEXEC) == 0, "pipe: %s", strerror(errno));
+  pid_t pid = fork();
+  cr_assert(pid >= 0, "fork: %s", strerror(errno));
+  if (pid == 0) {
+    close(pfd[0]);
+    alarm(timeout_s);
+    errno = 0;
+    int rep[2];
+    rep[0] = step(arg);
+    rep[1] = errno;
+    ssize_t w = write(pfd[1], rep, sizeof rep);
+    _exit(w == (ssize_t)sizeof rep ? 0 : 1);
+  }
+  close(pfd[1]);
+  int rep[2] = {0, 0};
+  ssize_t n;
+  do
+    n = read(pfd[0], rep, sizeof rep);
+  while (n < 0 && errno == EINTR);
+  close(pfd[0]);
+  int st;
+  pid_t w;
+  do
+    w = waitpid(pid, &st, 0);
+  while (w < 0 && errno == EINTR);
+  cr_assert(w == pid, "waitpid: %s", strerror(errno));
+  memset(out, 0, sizeof *out);
+  out->exited = WIFEXITED(st) && WEXITSTATUS(st) == 0 && n == (ssize_t)sizeof rep;
+  out->signal = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+  out->ret = rep[0];
+  out->err = rep[1];
+}
+
+const char *zt_child_desc(const struct zt_child *c, char *buf, size_t len) {
+  if (c->exited)
+    snprintf(buf, len, "exited");
+  else if (c->signal)
+    snprintf(buf, len, "killed by signal %d (%s%s)", c->signal, strsignal(c->signal),
+             c->signal == SIGALRM ? ": timed out, deadlock?" : "");
+  else
+    snprintf(buf, len, "exited without reporting");
+  return buf;
+}
+
+/* ------------------------------------------------------------------ */
+/* Filesystems                                                          */
+/* ------------------------------------------------------------------ */
+
+#ifndef TMPFS_MAGIC
+#define TMPFS_MAGIC 0x01021994
+#endif
+
+long zt_fs_magic(int fd) {
+  struct statfs sf;
+  cr_assert(fstatfs(fd, &sf) == 0, "fstatfs: %s", strerror(errno));
+  return (long)sf.f_type;
+}
+
+int zt_make_tmpfs_file(size_t len, char *path, size_t pathlen) {
+  const char *cands[] = {getenv("ZT_TMPFS_DIR"), "/dev/shm", "/tmp", "/run"};
+  const char *dir = NULL;
+  for (size_t i = 0; i < sizeof cands / sizeof cands[0] && !dir; i++) {
+    struct statfs sf;
+    if (cands[i] && statfs(cands[i], &sf) == 0 && sf.f_type == TMPFS_MAGIC &&
+        access(cands[i], W_OK) == 0)
+      dir = cands[i];
+  }
+  zt_need(dir != NULL, "a writable tmpfs directory (ZT_TMPFS_DIR, /dev/shm, /tmp or /run)");
+  return zt_make_file_in(dir, len, path, pathlen);
 }

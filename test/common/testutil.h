@@ -333,4 +333,76 @@ void *zt_reserve_aligned(size_t len, size_t align);
  */
 bool zt_file_contains(const char *path, const char *word);
 
+/* ------------------------------------------------------------------ */
+/* Kernel the shim behaves as                                           */
+/* ------------------------------------------------------------------ */
+
+/* ZT_KVER(maj, min) - a kernel version as one comparable number. */
+#define ZT_KVER(maj, min) ((unsigned)(maj) << 16 | (unsigned)(min))
+
+/*
+ * zt_shim_kernel - the kernel version the shim behaves as: ZAPSHIM_KERNEL
+ * ("X.Y") from the environment when it is set and valid, else the running
+ * kernel's (uname).  As ZT_KVER.
+ */
+unsigned zt_shim_kernel(void);
+
+/* zt_kernel_emulated - true if ZAPSHIM_KERNEL names a version (the shim
+ * behaves as an older kernel than the one running). */
+bool zt_kernel_emulated(void);
+
+/* ------------------------------------------------------------------ */
+/* Behind the shim's back                                               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * zt_raw_mmap / zt_raw_munmap / zt_raw_madvise - the system calls made
+ * with syscall(2), which the shim does not interpose: changes it must not
+ * see, and the kernel's own answer to a call.  mmap returns the address
+ * or MAP_FAILED; the others 0 or -1; errno is set on failure.
+ */
+void *zt_raw_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+int zt_raw_munmap(void *addr, size_t len);
+int zt_raw_madvise(void *addr, size_t len, int advice);
+
+/* ------------------------------------------------------------------ */
+/* Running a step in a child process                                    */
+/* ------------------------------------------------------------------ */
+
+/* What a step run in a child did. */
+struct zt_child {
+  bool exited;  /* exited normally, having reported ret/err */
+  int signal;   /* the signal that killed it, or 0 */
+  int ret, err; /* the step's return value and errno */
+};
+
+/*
+ * zt_in_child - fork; the child runs step(arg) under alarm(timeout_s),
+ * reports its return value and the errno it left through a pipe and
+ * leaves with _exit (no atexit handler, no Criterion teardown).  The
+ * parent waits and fills *out: a crash or a deadlock (killed by the
+ * alarm's SIGALRM) shows as exited false, signal set.  The child shares
+ * the parent's shared mappings and files: what it does to them is seen
+ * here; its private memory is its own.  Asserts fork and wait work.
+ */
+void zt_in_child(int (*step)(void *arg), void *arg, unsigned timeout_s, struct zt_child *out);
+
+/* zt_child_desc - "exited" or "killed by signal N (name)" for messages. */
+const char *zt_child_desc(const struct zt_child *c, char *buf, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* Filesystems                                                          */
+/* ------------------------------------------------------------------ */
+
+/* zt_fs_magic - fstatfs(fd).f_type; asserts fstatfs works. */
+long zt_fs_magic(int fd);
+
+/*
+ * zt_make_tmpfs_file - a file of len bytes in a tmpfs directory
+ * (ZT_TMPFS_DIR if set, else /dev/shm, /tmp, /run: the first that is
+ * tmpfs and writable), O_RDWR, removed at exit like zt_make_file_in;
+ * zt_need() the directory.
+ */
+int zt_make_tmpfs_file(size_t len, char *path, size_t pathlen);
+
 #endif
