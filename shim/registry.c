@@ -11,6 +11,11 @@
  *
  * Recursion is bounded by the tree height (at most ~1.44 log2 of the node
  * count: under 35 for the largest pool).
+ *
+ * Out of storage: every change carves before it allocates, so a node that
+ * cannot be had never leaves an old entry in place (see registry.h).  With
+ * ZAPSHIM_FAULT_INJECTION defined, node allocation can be made to fail on
+ * demand (fault_injected below); without it that code is compiled out.
  */
 #include "registry.h"
 #include "fdkeep.h"
@@ -19,9 +24,10 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 
-#define ZS_CHUNK_NODES 16384u /* nodes per chunk: 917504 bytes, 224 pages */
 #define ZS_MAX_CHUNKS 256u    /* so at most 4194303 entries (index 0 unused) */
 #define ZS_NIL 0u
 
@@ -53,13 +59,68 @@ static inline struct zs_node *node(uint32_t i) {
   return &zs_chunks[i / ZS_CHUNK_NODES][i % ZS_CHUNK_NODES];
 }
 
+#ifdef ZAPSHIM_FAULT_INJECTION
+/* Node allocations still allowed before every one fails; -1: no limit.
+ * Read from ZAPSHIM_FAULT_REGISTRY at the first allocation, then moved only
+ * by node_alloc and zs_registry_fault_set, both under the write lock. */
+static long zs_fault_budget;
+static bool zs_fault_read;
+
+/* fault_parse - the decimal value of s (at most 18 digits, nothing else),
+ * or -1 if s is NULL, empty or anything else.  No malloc, no stdio. */
+static long fault_parse(const char *s) {
+  long n = 0;
+  int digits = 0;
+  if (s == NULL)
+    return -1;
+  for (; *s; s++, digits++) {
+    if (*s < '0' || *s > '9' || digits == 18)
+      return -1;
+    n = n * 10 + (*s - '0');
+  }
+  return digits ? n : -1;
+}
+
+/* fault_injected - true if this node allocation is to fail: the budget
+ * (ZAPSHIM_FAULT_REGISTRY, or zs_registry_fault_set) is used up.  Each
+ * allocation that is let through uses one. */
+static bool fault_injected(void) {
+  if (!zs_fault_read) {
+    zs_fault_read = true;
+    zs_fault_budget = fault_parse(getenv("ZAPSHIM_FAULT_REGISTRY"));
+  }
+  if (zs_fault_budget < 0)
+    return false;
+  if (zs_fault_budget == 0)
+    return true;
+  zs_fault_budget--;
+  return false;
+}
+
+/* zs_registry_fault_set - see registry.h. */
+__attribute__((visibility("default"))) void zs_registry_fault_set(long n) {
+  zs_registry_wrlock();
+  zs_fault_read = true; /* the environment no longer counts */
+  zs_fault_budget = n < 0 ? -1 : n;
+  zs_registry_unlock();
+}
+#else
+static inline bool fault_injected(void) {
+  return false;
+}
+#endif
+
 /*
  * node_alloc - a node off the free list, or a never-used one, mapping a new
  * chunk if the mapped ones are used up.  Returns its index with links and
- * height cleared, or ZS_NIL if the pool is full or no chunk could be mapped.
+ * height cleared, or ZS_NIL if the pool is full, no chunk could be mapped,
+ * or (fault-injection builds only) an injected failure was due, which
+ * refuses free-list nodes too.
  */
 static uint32_t node_alloc(void) {
   uint32_t i;
+  if (fault_injected())
+    return ZS_NIL;
   if (zs_free_head != ZS_NIL) {
     i = zs_free_head;
     zs_free_head = (uint32_t)node(i)->left;
@@ -250,9 +311,10 @@ static int split(uint32_t i, uintptr_t start, uintptr_t end) {
  * offset advancing by as much), one containing the whole range is split in
  * two.  The offset advances with start for every entry: for an anonymous
  * mapping it is the offset into its (shmem) object, 0 at mmap time.  Each
- * affected entry costs one O(log n) lookup.  Returns 0, or ENOMEM if a
- * split found no storage (that entry is then dropped whole).  An empty
- * range changes nothing.
+ * affected entry costs one O(log n) lookup.  Only the split allocates; if
+ * it finds no node, that entry is dropped whole and ENOMEM returned.
+ * Either way nothing in [start, end) is left in the registry.  Returns 0
+ * or ENOMEM; an empty range changes nothing.
  */
 int zs_registry_remove(uintptr_t start, uintptr_t end) {
   atomic_fetch_add_explicit(&zs_generation, 1, memory_order_release);
@@ -282,20 +344,25 @@ int zs_registry_remove(uintptr_t start, uintptr_t end) {
 
 /*
  * zs_registry_insert - add a copy of *m and take a ref on m->fdslot (if
- * >= 0).  Whatever the registry still held in [m->start, m->end) is carved
- * out first, so entries never overlap even if the caller forgot.  An empty
- * range is not kept.  Returns 0, or ENOMEM if no node could be had (nothing
- * is added and no ref taken).
+ * >= 0).  Whatever the registry held in [m->start, m->end) is carved out
+ * first (zs_registry_remove), and only then is a node allocated: if none
+ * can be had, the old view of the range is gone all the same and the
+ * range is unknown, never stale.  The ref is taken before the carve, which
+ * may drop the slot's last other user, and given back if no node is had.
+ * An empty range is not kept.  Returns 0 if *m was added, or ENOMEM if no
+ * node could be had (nothing in the range, no ref taken).
  */
 int zs_registry_insert(const struct zs_map *m) {
   if (m->start >= m->end)
     return 0;
+  zs_fdkeep_ref(m->fdslot);
+  zs_registry_remove(m->start, m->end); /* ENOMEM: a split entry was dropped whole */
   uint32_t i = node_alloc();
-  if (i == ZS_NIL)
+  if (i == ZS_NIL) {
+    zs_fdkeep_unref(m->fdslot);
     return ENOMEM;
+  }
   node(i)->m = *m;
-  zs_fdkeep_ref(m->fdslot); /* before the carve, which may unref this slot */
-  zs_registry_remove(m->start, m->end);
   zs_root = tree_insert(zs_root, i);
   zs_count++;
   return 0;
@@ -315,12 +382,12 @@ int zs_registry_find(uintptr_t addr, struct zs_map *out) {
   return 0;
 }
 
-/* zs_registry_count - number of entries, O(1). */
+/* zs_registry_generation - see registry.h; lock-free. */
 uint64_t zs_registry_generation(void) {
   return atomic_load_explicit(&zs_generation, memory_order_acquire);
 }
 
-/* zs_registry_count - see registry.h. */
+/* zs_registry_count - number of entries, O(1). */
 size_t zs_registry_count(void) {
   return zs_count;
 }

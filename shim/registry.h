@@ -4,8 +4,18 @@
  * Entries never overlap.  Storage comes from raw anonymous mmap in chunks,
  * never from malloc; lookups, inserts and removals are O(log n) (a balanced
  * tree keyed by start address).  The registry itself takes no lock: every
- * function below must be called with the lock of zs_registry_lock()
- * held, read for lookups, write for changes.
+ * function below must be called with the registry lock held
+ * (zs_registry_rdlock / zs_registry_wrlock), read for lookups, write for
+ * changes.
+ *
+ * What an entry means: the shim saw this range mapped so, and has seen no
+ * change to it since.  A range with no entry is unknown: the zap path asks
+ * the kernel about it.  When storage runs out (the pool cannot grow:
+ * RLIMIT_AS, strict overcommit, millions of mappings) the registry forgets
+ * rather than keeps an old view: every change carves the range out before
+ * it allocates, and a split that finds no node drops the whole entry.  So
+ * after a failed insert or remove the range (and, for a failed split, the
+ * rest of the entry that contained it) is unknown, never stale.
  */
 #ifndef ZS_REGISTRY_H
 #define ZS_REGISTRY_H
@@ -20,6 +30,12 @@
 #define ZS_MAP_SYSV    0x08 /* attached with shmat */
 #define ZS_MAP_DEVZERO 0x10 /* a mapping of /dev/zero */
 #define ZS_MAP_DONTFORK 0x20 /* madvise(MADV_DONTFORK): not in a fork child */
+#define ZS_MAP_FD_WRITABLE 0x40 /* the program's descriptor was open for writing */
+
+/* Nodes per storage chunk (917504 bytes).  Index 0 is never used, so the
+ * first chunk holds ZS_CHUNK_NODES - 1 entries and every later one
+ * ZS_CHUNK_NODES; the next entry then needs a new chunk mapped. */
+#define ZS_CHUNK_NODES 16384u
 
 /* One mapping as the shim knows it. 48 bytes; 56 with the tree links. */
 struct zs_map {
@@ -46,11 +62,14 @@ void zs_registry_wrlock(void);
 void zs_registry_unlock(void);
 
 /*
- * zs_registry_insert - add a copy of *m.  The caller has removed any
- * overlapping range first.  Takes one reference on m->fdslot if >= 0.
- * Returns 0, or ENOMEM if no storage could be mapped (the range then stays
- * unknown to the registry, which is safe: unknown ranges are classified
- * from the kernel).
+ * zs_registry_insert - make *m the registry's view of [m->start, m->end).
+ * Whatever overlapped the range is carved out first (as by
+ * zs_registry_remove), then a node is allocated: callers need not remove
+ * anything before.  Returns 0 with a copy of *m added and one reference
+ * taken on m->fdslot (if >= 0); or ENOMEM if no node could be had: the
+ * range is then unknown (no entry in it, the old one included), no
+ * reference is taken, and if an entry strictly contained the range it is
+ * gone whole.  An empty range adds nothing and returns 0.
  */
 int zs_registry_insert(const struct zs_map *m);
 
@@ -65,9 +84,11 @@ int zs_registry_find(uintptr_t addr, struct zs_map *out);
  * zs_registry_remove - carve [start, end) out of the registry: entries
  * inside are dropped, entries across an edge are trimmed or split in two
  * (the right part's file offset moves with it).  Kept-descriptor references
- * follow (zs_fdkeep_ref / zs_fdkeep_unref).  Returns 0, or ENOMEM if a split
- * needed storage that could not be had (the whole entry is then dropped,
- * leaving that range unknown: safe, never wrong).
+ * follow (zs_fdkeep_ref / zs_fdkeep_unref).  Afterwards no entry overlaps
+ * [start, end), whatever the result.  Returns 0, or ENOMEM if an entry
+ * strictly containing the range needed a node to split and none could be
+ * had: that entry is then dropped whole, so its parts outside the range
+ * are unknown too (safe: unknown is asked of the kernel, never wrong).
  */
 int zs_registry_remove(uintptr_t start, uintptr_t end);
 
@@ -77,6 +98,25 @@ int zs_registry_remove(uintptr_t start, uintptr_t end);
  * and sees G again without it knows nothing changed in between. Lock-free.
  */
 uint64_t zs_registry_generation(void);
+
+#ifdef ZAPSHIM_FAULT_INJECTION
+/*
+ * Fault injection (builds with ZAPSHIM_FAULT_INJECTION defined only; the
+ * CMake option of that name, test/oom's libzapshim_fi.so, the registry
+ * fuzzer).  Node allocation fails on demand, free-list nodes included:
+ *
+ *   ZAPSHIM_FAULT_REGISTRY=N   (decimal, read once at the first node
+ *     allocation, no malloc or stdio): the first N node allocations of the
+ *     process succeed, every later one fails.  Unset or not a number: no
+ *     failure is injected.
+ *
+ * zs_registry_fault_set - from now on let n more node allocations succeed,
+ * then fail every one; n < 0: never fail again.  Replaces the environment
+ * variable's budget.  Takes the write lock itself (call it without the
+ * lock).  Exported from libzapshim_fi.so for tests (dlsym).
+ */
+void zs_registry_fault_set(long n);
+#endif
 
 /* zs_registry_count - number of entries. */
 size_t zs_registry_count(void);

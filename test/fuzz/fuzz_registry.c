@@ -9,6 +9,10 @@
  *            the middle of the address space, just below UINTPTR_MAX, just
  *            above a page); bit 2: slot size 4096 (else 1 byte)
  *   record   op a_lo a_hi len off_lo off_hi attr extra
+ *     op bits 2-3, before the operation: node allocation failure (the
+ *          registry's fault injection, mirrored in the model's budget)
+ *          0 as before, 1 never fails, 2 the next (op>>4)&3 allocations
+ *          succeed then all fail, 3 every allocation fails (exhausted)
  *     op%4 0 insert [a, a+len) with offset (off << (extra & 31)), fdslot
  *            attr&7 (or -1 if attr&8), kind/prot/flags from attr and extra
  *          1 remove [a, a+len); extra&1: from address 0, extra&2: up to
@@ -18,7 +22,11 @@
  *          3 walk: find from address 0 entry by entry, all of them
  *
  * Every find is compared field by field with the model's answer; after
- * every change the entry count must match; at the end of the input the
+ * every change the return value (0 or ENOMEM) and the entry count must
+ * match and the entries at and around both edges of the changed range
+ * are compared (the whole registry when an allocation failed: a failed
+ * change must leave the range unknown, never an old entry in it; see
+ * model.h); at the end of the input the
  * whole registry is walked and every kept-descriptor slot's reference
  * count (counted by the zs_fdkeep_ref/unref stand-ins below) must equal
  * the number of entries holding it.  Any difference aborts with both
@@ -37,6 +45,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+
+#ifndef ZAPSHIM_FAULT_INJECTION
+#error "the registry harness needs shim/registry.c built with ZAPSHIM_FAULT_INJECTION"
+#endif
 
 #define ZF_FDSLOTS 8
 
@@ -145,6 +157,30 @@ static void check_refs(void) {
     }
 }
 
+/* check_rc - the registry's return value of a change is the model's. */
+static void check_rc(const char *what, int rc, int want, uintptr_t addr) {
+  if (rc != want) {
+    fprintf(stderr, "fuzz_registry: %s at %#lx returned %d, model says %d\n", what,
+            (unsigned long)addr, rc, want);
+    abort();
+  }
+}
+
+/* check_around - after a change of slots [a, b): the count, and the
+ * entries found at and next to both edges; everything if an allocation
+ * failed (rc ENOMEM), since a failed split forgets a whole entry. */
+static void check_around(size_t a, size_t b, int rc) {
+  check_count();
+  if (rc != 0) {
+    check_walk();
+    return;
+  }
+  size_t at[4] = {a, b, a > 0 ? a - 1 : a, b > 0 ? b - 1 : b};
+  for (int k = 0; k < 4; k++)
+    if (at[k] < ZF_SLOTS)
+      check_find(zf_addr(&zf_md, at[k]));
+}
+
 /* op_insert - insert record r on both sides. */
 static void op_insert(const uint8_t *r, size_t a, size_t b) {
   uint64_t off = (uint64_t)(r[4] | r[5] << 8) << (r[7] & 31);
@@ -156,9 +192,8 @@ static void op_insert(const uint8_t *r, size_t a, size_t b) {
   zs_registry_wrlock();
   int rc = zs_registry_insert(&m);
   zs_registry_unlock();
-  if (rc != 0)
-    zf_die("insert failed", m.start, &m, NULL);
-  zf_model_insert(&zf_md, a, b, &m);
+  check_rc("insert", rc, zf_model_insert(&zf_md, a, b, &m), m.start);
+  check_around(a, b, rc);
 }
 
 /* op_remove - remove record r's range on both sides. */
@@ -172,9 +207,22 @@ static void op_remove(const uint8_t *r, size_t a, size_t b) {
   zs_registry_wrlock();
   int rc = zs_registry_remove(start, end);
   zs_registry_unlock();
-  if (rc != 0)
-    zf_die("remove failed", start, NULL, NULL);
-  zf_model_remove(&zf_md, a, b);
+  check_rc("remove", rc, zf_model_remove(&zf_md, a, b), start);
+  check_around(a, b, rc);
+}
+
+/* set_faults - op byte bits 2-3 (see the top of the file): the node
+ * allocation budget of the registry and the model alike. */
+static void set_faults(uint8_t op) {
+  long n;
+  switch ((op >> 2) & 3) {
+  case 0: return;
+  case 1: n = -1; break;
+  case 2: n = (op >> 4) & 3; break;
+  default: n = 0; break;
+  }
+  zs_registry_fault_set(n);
+  zf_model_set_budget(&zf_md, n);
 }
 
 /* op_find - look up record r's address on both sides. */
@@ -197,6 +245,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   uintptr_t span = (uintptr_t)ZF_SLOTS * unit;
   static const uintptr_t bases[4] = {0, (uintptr_t)0x7f0000000000ull, 0, 4096};
   uintptr_t base = (data[0] & 3) == 2 ? UINTPTR_MAX - span : bases[data[0] & 3];
+  zs_registry_fault_set(-1); /* the previous input's failures end here */
   zs_registry_wrlock();
   zs_registry_remove(0, UINTPTR_MAX); /* whatever the previous input left */
   zs_registry_unlock();
@@ -207,9 +256,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const uint8_t *r = data + i;
     size_t a = (size_t)(r[1] | r[2] << 8) % (ZF_SLOTS + 1);
     size_t b = a + r[3] > ZF_SLOTS ? ZF_SLOTS : a + r[3];
+    set_faults(r[0]);
     switch (r[0] % 4) {
-    case 0: op_insert(r, a, b); check_count(); break;
-    case 1: op_remove(r, a, b); check_count(); break;
+    case 0: op_insert(r, a, b); break;
+    case 1: op_remove(r, a, b); break;
     case 2: op_find(r, a); break;
     default: check_walk(); break;
     }

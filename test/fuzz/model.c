@@ -4,6 +4,7 @@
  */
 #include "model.h"
 
+#include <errno.h>
 #include <string.h>
 
 /* zf_model_reset - see model.h. */
@@ -12,6 +13,7 @@ void zf_model_reset(struct zf_model *md, uintptr_t base, uintptr_t unit) {
   md->base = base;
   md->unit = unit;
   md->next_id = 1;
+  md->budget = -1;
 }
 
 /* zf_addr - see model.h. */
@@ -19,22 +21,64 @@ uintptr_t zf_addr(const struct zf_model *md, size_t s) {
   return md->base + (uintptr_t)s * md->unit;
 }
 
-/* zf_model_insert - see model.h. */
-void zf_model_insert(struct zf_model *md, size_t a, size_t b, const struct zs_map *m) {
+/* zf_model_set_budget - see model.h. */
+void zf_model_set_budget(struct zf_model *md, long n) {
+  md->budget = n < 0 ? -1 : n;
+}
+
+/* take_node - one node allocation: true if it succeeds (and is counted). */
+static bool take_node(struct zf_model *md) {
+  if (md->budget < 0)
+    return true;
+  if (md->budget == 0)
+    return false;
+  md->budget--;
+  return true;
+}
+
+/* empty_run - every slot of the entry (maximal run) holding used slot s
+ * becomes empty. */
+static void empty_run(struct zf_model *md, size_t s) {
+  uint32_t id = md->slot[s].id;
+  for (size_t t = s; t < ZF_SLOTS && md->slot[t].id == id; t++)
+    md->slot[t].id = 0;
+  for (size_t t = s; t-- > 0 && md->slot[t].id == id;)
+    md->slot[t].id = 0;
+}
+
+/* zf_model_remove - see model.h. */
+int zf_model_remove(struct zf_model *md, size_t a, size_t b) {
+  if (b > ZF_SLOTS)
+    b = ZF_SLOTS;
   if (a >= b)
-    return;
+    return 0;
+  /* slots a-1 .. b all in one run: one entry strictly contains [a, b) */
+  bool contained = a > 0 && b < ZF_SLOTS && md->slot[a - 1].id != 0;
+  for (size_t s = a; contained && s <= b; s++)
+    contained = md->slot[s].id == md->slot[a - 1].id;
+  if (contained && !take_node(md)) {
+    empty_run(md, a - 1);
+    return ENOMEM;
+  }
+  for (size_t s = a; s < b; s++)
+    md->slot[s].id = 0;
+  return 0;
+}
+
+/* zf_model_insert - see model.h. */
+int zf_model_insert(struct zf_model *md, size_t a, size_t b, const struct zs_map *m) {
+  if (a >= b)
+    return 0;
+  zf_model_remove(md, a, b);
+  if (!take_node(md))
+    return ENOMEM;
   uint32_t id = md->next_id++;
   for (size_t s = a; s < b; s++) {
     md->slot[s].id = id;
     md->slot[s].m = *m;
     md->slot[s].m.offset = m->offset + (uint64_t)(s - a) * md->unit;
   }
-}
-
-/* zf_model_remove - see model.h. */
-void zf_model_remove(struct zf_model *md, size_t a, size_t b) {
-  for (size_t s = a; s < b && s < ZF_SLOTS; s++)
-    md->slot[s].id = 0;
+  return 0;
 }
 
 /* run_end - one past the last slot of the run that starts at slot s. */

@@ -6,6 +6,13 @@
  * overwrites slots, a remove empties them, nothing is ever split or moved,
  * and the entries the registry should hold are read back as maximal runs
  * of slots owned by the same insert.
+ *
+ * Allocation failure: the model counts the node allocations the registry
+ * makes (one to split an entry that strictly contains a removed range,
+ * one per insert, after its carve) against a budget, as the registry's
+ * fault injection does.  When one fails the expectation is "unknown": the
+ * range holds no entry, and an entry that needed the split is gone whole;
+ * never the old entry kept.
  */
 #ifndef ZF_MODEL_H
 #define ZF_MODEL_H
@@ -27,21 +34,40 @@ struct zf_model {
   uintptr_t base;                /* address of slot 0 */
   uintptr_t unit;                /* bytes per slot */
   uint32_t next_id;              /* id of the next insert */
+  long budget;                   /* node allocations left before they fail, -1: no limit */
   struct zf_slot slot[ZF_SLOTS];
 };
 
-/* zf_model_reset - empty model of ZF_SLOTS slots of unit bytes from base. */
+/* zf_model_reset - empty model of ZF_SLOTS slots of unit bytes from base,
+ * with no limit on node allocations. */
 void zf_model_reset(struct zf_model *md, uintptr_t base, uintptr_t unit);
 
 /* zf_addr - the address of slot s (s may be ZF_SLOTS: the window's end). */
 uintptr_t zf_addr(const struct zf_model *md, size_t s);
 
-/* zf_model_insert - slots [a, b) now belong to a new entry like *m whose
- * slot a has file offset m->offset. Nothing if a >= b. */
-void zf_model_insert(struct zf_model *md, size_t a, size_t b, const struct zs_map *m);
+/* zf_model_set_budget - n more node allocations succeed, then all fail;
+ * n < 0: no limit (as zs_registry_fault_set). */
+void zf_model_set_budget(struct zf_model *md, long n);
 
-/* zf_model_remove - slots [a, b) become empty. */
-void zf_model_remove(struct zf_model *md, size_t a, size_t b);
+/*
+ * zf_model_insert - zs_registry_insert of *m over slots [a, b): nothing if
+ * a >= b; else the slots are carved out (zf_model_remove), then, if a node
+ * allocation is left, they belong to a new entry like *m whose slot a has
+ * file offset m->offset.  Returns what the registry must return: 0, or
+ * ENOMEM when the new entry's node failed (the slots are then empty).
+ */
+int zf_model_insert(struct zf_model *md, size_t a, size_t b, const struct zs_map *m);
+
+/*
+ * zf_model_remove - zs_registry_remove over slots [a, b): they become
+ * empty.  If one entry strictly contains them (owns slot a-1 and slot b)
+ * the registry splits it, which takes a node allocation; if that fails,
+ * the whole entry becomes empty.  Returns what the registry must return:
+ * 0, or ENOMEM for the failed split.  Callers whose address range reaches
+ * past the window pass a = 0 or b = ZF_SLOTS: nothing contains such a
+ * range strictly.
+ */
+int zf_model_remove(struct zf_model *md, size_t a, size_t b);
 
 /*
  * zf_model_find - what zs_registry_find(addr) must answer: the entry

@@ -1,7 +1,9 @@
 /*
  * test_registry.c - the shadow registry: lookups, carving, node budget, and
  * kept-descriptor references following splits, checked against a simple
- * sorted-array model for many random operations.
+ * sorted-array model for many random operations; and what the registry
+ * keeps when its pool cannot grow (a real RLIMIT_AS): never an old entry
+ * in a range it could not record.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -10,6 +12,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -400,4 +403,162 @@ Test(registry, lock_round_trip_and_fork_reset) {
   zs_registry_wrlock();
   expect(0, 0x10000, 0x20000, 0); /* entries survive the reset */
   zs_registry_unlock();
+}
+
+/* ---- out of storage: the pool cannot grow (issue 9) ---- */
+
+#define FILL_BASE 0x200000000ull /* the filler entries, far above the test's */
+
+/* vm_bytes - the process's address space size (VmSize), read from
+ * /proc/self/statm without stdio. */
+static size_t vm_bytes(void) {
+  char buf[128];
+  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  cr_assert_geq(fd, 0);
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  cr_assert_gt(n, 0);
+  buf[n] = 0;
+  return (size_t)strtoull(buf, NULL, 10) * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* fill_first_chunk - entries until the first storage chunk is full (the
+ * ones already inserted count): the next node needs a new chunk. */
+static void fill_first_chunk(void) {
+  size_t bytes = zs_registry_bytes();
+  cr_assert_gt(bytes, 0, "insert the test's own entries first");
+  for (uintptr_t k = 0; zs_registry_count() < ZS_CHUNK_NODES - 1; k++)
+    put(FILL_BASE + k * 2 * PG, FILL_BASE + k * 2 * PG + PG, 0);
+  cr_assert_eq(zs_registry_bytes(), bytes, "the first chunk holds ZS_CHUNK_NODES - 1 entries");
+}
+
+/* pool_cannot_grow - lower RLIMIT_AS to what is mapped now plus 256 KiB,
+ * less than a chunk (ZS_CHUNK_NODES nodes, 896 KiB): the registry's next
+ * chunk cannot be mapped.  The old limit goes to *old.  Between this and
+ * pool_can_grow the test calls only registry functions (no assertion,
+ * which may need memory). */
+static void pool_cannot_grow(struct rlimit *old) {
+  cr_assert_eq(getrlimit(RLIMIT_AS, old), 0);
+  struct rlimit tight = {vm_bytes() + 256 * 1024, old->rlim_max};
+  cr_assert_eq(setrlimit(RLIMIT_AS, &tight), 0);
+}
+
+/* pool_can_grow - the limit of before pool_cannot_grow again. */
+static void pool_can_grow(const struct rlimit *old) {
+  cr_assert_eq(setrlimit(RLIMIT_AS, old), 0);
+}
+
+/* The limit is real: with it, a chunk's worth of memory cannot be mapped. */
+Test(registry, exhaustion_limit_is_real) {
+  put(0x10000, 0x20000, 0);
+  struct rlimit old;
+  pool_cannot_grow(&old);
+  void *p = mmap(NULL, ZS_CHUNK_NODES * 56, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  int e = errno;
+  pool_can_grow(&old);
+  cr_assert_eq(p, MAP_FAILED, "RLIMIT_AS did not stop a chunk-sized mapping");
+  cr_assert_eq(e, ENOMEM);
+}
+
+/* An insert over the tail of a known entry, with no node to be had: the
+ * old entry no longer covers the range (trimmed), the new one is absent,
+ * ENOMEM; the range is unknown.  The new entry's descriptor takes no
+ * reference. */
+Test(registry, insert_under_exhaustion_old_gone_new_absent) {
+  int mfd = memfd_create("zs-reg-oom", 0);
+  cr_assert_geq(mfd, 0);
+  struct stat st;
+  cr_assert_eq(fstat(mfd, &st), 0);
+  uint32_t dev = zs_dev_pack(major(st.st_dev), minor(st.st_dev));
+  int slot = zs_fdkeep_get(mfd, dev, st.st_ino);
+  cr_assert_geq(slot, 0);
+  int kfd = zs_fdkeep_fd(slot, dev, st.st_ino);
+
+  put(0x10000, 0x20000, 0x100000);
+  fill_first_chunk();
+  size_t count = zs_registry_count();
+  struct zs_map n = mk(0x18000, 0x28000, 0x9000, slot);
+  n.dev = dev;
+  n.ino = st.st_ino;
+  n.kind = 7;
+
+  struct rlimit old;
+  pool_cannot_grow(&old);
+  int rc = zs_registry_insert(&n);
+  pool_can_grow(&old);
+
+  cr_assert_eq(rc, ENOMEM);
+  expect(0x10000, 0x10000, 0x18000, 0x100000); /* the old entry's head: still known */
+  struct zs_map m;
+  cr_assert_eq(zs_registry_find(0x18000, &m), 0);
+  cr_assert_geq(m.start, FILL_BASE, "[0x18000, 0x28000) must be unknown, found [%#lx, %#lx)",
+                (unsigned long)m.start, (unsigned long)m.end);
+  cr_assert_eq(zs_registry_count(), count);
+  zs_fdkeep_unref(slot); /* the caller's own: the registry took none */
+  cr_assert(fd_closed(kfd), "a failed insert keeps no reference on its descriptor");
+  close(mfd);
+
+
+  n.fdslot = -1; /* with room again, the same insert is kept */
+  cr_assert_eq(zs_registry_insert(&n), 0);
+  expect(0x18000, 0x18000, 0x28000, 0x9000);
+}
+
+/* An insert strictly inside a known entry, with no node to be had: the
+ * split finds none, so the old entry is dropped whole (both sides become
+ * unknown) and its node carries the new entry. */
+Test(registry, insert_inside_under_exhaustion_drops_old_whole) {
+  put(0x10000, 0x20000, 0x100000);
+  fill_first_chunk();
+  size_t count = zs_registry_count();
+  struct zs_map n = mk(0x14000, 0x16000, 0x9000, -1);
+  struct rlimit old;
+  pool_cannot_grow(&old);
+  int rc = zs_registry_insert(&n);
+  pool_can_grow(&old);
+  cr_assert_eq(rc, 0);
+  expect(0x10000, 0x14000, 0x16000, 0x9000); /* [0x10000, 0x14000) unknown */
+  struct zs_map m;
+  cr_assert_eq(zs_registry_find(0x16000, &m), 0);
+  cr_assert_geq(m.start, FILL_BASE, "[0x16000, 0x20000) must be unknown");
+  cr_assert_eq(zs_registry_count(), count);
+}
+
+/* Replacing a whole known entry needs no new storage: the carve frees its
+ * node first. */
+Test(registry, insert_over_whole_entry_under_exhaustion_replaces) {
+  put(0x10000, 0x20000, 0x100000);
+  fill_first_chunk();
+  size_t count = zs_registry_count();
+  struct zs_map n = mk(0x10000, 0x20000, 0x9000, -1);
+  n.kind = 7;
+  struct rlimit old;
+  pool_cannot_grow(&old);
+  int rc = zs_registry_insert(&n);
+  pool_can_grow(&old);
+  cr_assert_eq(rc, 0);
+  struct zs_map m;
+  cr_assert_eq(zs_registry_find(0x10000, &m), 0);
+  cr_assert(m.start == 0x10000 && m.end == 0x20000 && m.offset == 0x9000 && m.kind == 7,
+            "the new entry replaced the old one");
+  cr_assert_eq(zs_registry_count(), count);
+}
+
+/* A removal strictly inside a known entry, with no node to split it:
+ * ENOMEM, and the whole entry is gone (unknown), not kept across the
+ * removed range. */
+Test(registry, remove_inside_under_exhaustion_drops_whole) {
+  put(0x10000, 0x20000, 0x100000);
+  fill_first_chunk();
+  size_t count = zs_registry_count();
+  struct rlimit old;
+  pool_cannot_grow(&old);
+  int rc = zs_registry_remove(0x14000, 0x16000);
+  pool_can_grow(&old);
+  cr_assert_eq(rc, ENOMEM);
+  struct zs_map m;
+  cr_assert_eq(zs_registry_find(0x10000, &m), 0);
+  cr_assert_geq(m.start, FILL_BASE, "the split entry must be gone whole");
+  cr_assert_eq(zs_registry_count(), count - 1);
 }
