@@ -160,8 +160,8 @@ static bool check_file(long long blocks, double at) {
   long long b = zt_st_blocks(ext4_fd);
   if (bad == -1 && b == blocks)
     return true;
-  FAIL("after %.1f s the ext4 file changed: first byte not the pattern at offset %ld (-1 none, -2 unreadable), "
-       "st_blocks %lld (was %lld)", at, bad, b, blocks);
+  FAIL("after %.1f s the ext4 file changed: first byte not the pattern at offset %ld "
+       "(-1 none, -2 unreadable), st_blocks %lld (was %lld)", at, bad, b, blocks);
   return false;
 }
 
