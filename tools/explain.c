@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include "classify.h"
 #include "policy.h"
@@ -43,11 +44,36 @@ static const char *note_for(int kind) {
   return NULL;
 }
 
-/* call_for - the call zapshim makes when the program asks MADV_DONTNEED. */
-static const char *call_for(int kind, const struct zs_caps *caps) {
-  enum zs_action a = zs_policy_action(kind, MADV_DONTNEED, caps);
+/* named_file - true if v is a tmpfs or hugetlbfs file (kind) that is still
+ * linked in a directory, as the shim judges it at a zap: its maps name is
+ * a path not marked " (deleted)", or, when it is, the file has links again
+ * (st_nlink through /proc/PID/map_files; false if that cannot be read). */
+static bool named_file(pid_t pid, const struct zs_vma *v, int kind) {
+  static const char deleted[] = " (deleted)";
+  if (kind != ZAPSHIM_KIND_SHMEM_SHARED && kind != ZAPSHIM_KIND_SHMEM_PRIVATE &&
+      kind != ZAPSHIM_KIND_HUGETLB_SHARED && kind != ZAPSHIM_KIND_HUGETLB_PRIVATE)
+    return false;
+  if (v->name[0] != '/' || !v->ino)
+    return false;
+  size_t n = strlen(v->name), d = sizeof deleted - 1;
+  if (n < d || strcmp(v->name + n - d, deleted) != 0)
+    return true;
+  char path[96];
+  struct stat st;
+  snprintf(path, sizeof path, "/proc/%d/map_files/%lx-%lx", (int)pid, (unsigned long)v->start,
+           (unsigned long)v->end);
+  return stat(path, &st) == 0 && st.st_nlink > 0;
+}
+
+/* call_for - the call zapshim makes when the program asks MADV_DONTNEED
+ * on a piece of this kind with these facts (ZS_FACT_*). */
+static const char *call_for(int kind, unsigned facts, const struct zs_caps *caps) {
+  enum zs_action a =
+    zs_policy_decide(kind, facts, MADV_DONTNEED, caps, zs_state.cfg.named_files_zap);
   if (a != ZS_ACT_ASKED)
     return zs_action_name(a);
+  if (facts & ZS_FACT_NAMED)
+    return "as asked (named file)";
   switch (kind) {
   case ZAPSHIM_KIND_ANON_PRIVATE:
   case ZAPSHIM_KIND_FILE_PRIVATE: return "MADV_DONTNEED";
@@ -122,7 +148,7 @@ int zt_explain(const struct zt_opts *o, pid_t pid) {
   unsigned long long bytes[ZAPSHIM_KIND_COUNT] = {0};
   unsigned counts[ZAPSHIM_KIND_COUNT] = {0};
   unsigned long long warn_bytes = 0;
-  unsigned warns = 0;
+  unsigned warns = 0, shared_zapped = 0;
   for (size_t i = 0; i < n; i++) {
     struct zs_map m;
     zs_classify_vma(&v[i], &m);
@@ -132,11 +158,22 @@ int zt_explain(const struct zt_opts *o, pid_t pid) {
     unsigned long long len = (unsigned long long)(v[i].end - v[i].start);
     bytes[m.kind] += len;
     counts[m.kind]++;
+    unsigned facts = named_file(pid, &v[i], m.kind) ? ZS_FACT_NAMED : 0;
+    bool kept = facts && !zs_state.cfg.named_files_zap; /* zapshim leaves its data too */
     printf("%016lx-%016lx %6s %-4s %-15s %-26s %s\n", (unsigned long)v[i].start,
            (unsigned long)v[i].end, human(len, sz, sizeof sz), perm, zapshim_kind_name(m.kind),
-           call_for(m.kind, caps), v[i].name);
+           call_for(m.kind, facts, caps), v[i].name);
     const char *w = warning_for(m.kind, caps), *note = note_for(m.kind);
-    if (w) {
+    shared_zapped += !kept && (m.kind == ZAPSHIM_KIND_SHMEM_SHARED ||
+                               m.kind == ZAPSHIM_KIND_HUGETLB_SHARED ||
+                               m.kind == ZAPSHIM_KIND_GUEST_MEMFD);
+    if (facts)
+      printf("  named: still linked, anyone may open it; %s\n",
+             kept ? "zapshim keeps its data (ZAPSHIM_NAMED_FILES=zap frees it)"
+                  : "ZAPSHIM_NAMED_FILES=zap: zapshim frees it like memfd");
+    if (w && kept) {
+      /* no warning: zapshim does not zap it either, on purpose */
+    } else if (w) {
       printf("  WARNING: %s\n", w);
       warns++;
       warn_bytes += len;
@@ -151,6 +188,12 @@ int zt_explain(const struct zt_opts *o, pid_t pid) {
   printf("\n%u mapping(s), %s, that a plain madvise(MADV_DONTNEED) would not zap%s\n", warns,
          human(warn_bytes, sz, sizeof sz),
          warns && !shim ? ": run the program under zapshim" : "");
+  if (shared_zapped)
+    printf("\nA translated MADV_DONTNEED frees shared memory for every process that maps it (a "
+           "fork child,\na vhost-user backend): the point for guest RAM, a loss for a program "
+           "that relied on the\nkernel keeping it.  Scope zapshim to the VMM with "
+           "ZAPSHIM_RESTRICT_EXE (--restrict-exe)\nand to kinds with ZAPSHIM_NAMED_FILES "
+           "(--named-files).\n");
   free(v);
   return 0;
 }

@@ -198,7 +198,8 @@ int zt_launch(const struct zt_opts *o, char **argv) {
       (o->kernel && set_var(names, &n, "ZAPSHIM_KERNEL", o->kernel) != 0) ||
       (o->verify && set_var(names, &n, "ZAPSHIM_VERIFY", "1") != 0) ||
       (o->stats && set_var(names, &n, "ZAPSHIM_STATS", "1") != 0) ||
-      (o->restrict_exe && set_var(names, &n, "ZAPSHIM_RESTRICT_EXE", o->restrict_exe) != 0)) {
+      (o->restrict_exe && set_var(names, &n, "ZAPSHIM_RESTRICT_EXE", o->restrict_exe) != 0) ||
+      (o->named_files && set_var(names, &n, "ZAPSHIM_NAMED_FILES", o->named_files) != 0)) {
     fprintf(stderr, "zapshim: cannot set the environment: %s\n", strerror(errno));
     return 125;
   }

@@ -28,28 +28,43 @@
 
 #define ZT_MIB ((size_t)1 << 20)
 
+/* tmpfs and hugetlbfs files come twice: unlinked right after creation (how
+ * VMMs make guest RAM files) and still linked in their directory ("named":
+ * data anyone may open by path, which zapshim leaves alone on DONTNEED
+ * unless ZAPSHIM_NAMED_FILES=zap).  The kernel treats both alike; the
+ * policy does not. */
 static const struct zt_kind_def kinds[] = {
-  {"anon-private", "anon private", ZT_B_ANON, false, ZAPSHIM_KIND_ANON_PRIVATE},
-  {"anon-shared", "anon shared (shmem)", ZT_B_ANON, true, ZAPSHIM_KIND_SHMEM_SHARED},
-  {"memfd-shared", "memfd shared", ZT_B_MEMFD, true, ZAPSHIM_KIND_SHMEM_SHARED},
-  {"memfd-private", "memfd private", ZT_B_MEMFD, false, ZAPSHIM_KIND_SHMEM_PRIVATE},
-  {"tmpfs-shared", "tmpfs file shared", ZT_B_TMPFS, true, ZAPSHIM_KIND_SHMEM_SHARED},
-  {"tmpfs-private", "tmpfs file private", ZT_B_TMPFS, false, ZAPSHIM_KIND_SHMEM_PRIVATE},
-  {"sysv-shm", "SysV shm (shmat)", ZT_B_SYSV, true, ZAPSHIM_KIND_SHMEM_SHARED},
-  {"hugetlbfs-shared", "hugetlbfs file shared", ZT_B_HUGETLBFS, true, ZAPSHIM_KIND_HUGETLB_SHARED},
-  {"hugetlbfs-private", "hugetlbfs file private", ZT_B_HUGETLBFS, false,
-   ZAPSHIM_KIND_HUGETLB_PRIVATE},
-  {"hugetlb-memfd-shared", "hugetlb memfd shared", ZT_B_HUGE_MEMFD, true,
+  {"anon-private", "anon private", ZT_B_ANON, false, false, ZAPSHIM_KIND_ANON_PRIVATE},
+  {"anon-shared", "anon shared (shmem)", ZT_B_ANON, true, false, ZAPSHIM_KIND_SHMEM_SHARED},
+  {"memfd-shared", "memfd shared", ZT_B_MEMFD, true, false, ZAPSHIM_KIND_SHMEM_SHARED},
+  {"memfd-private", "memfd private", ZT_B_MEMFD, false, false, ZAPSHIM_KIND_SHMEM_PRIVATE},
+  {"tmpfs-shared", "tmpfs unlinked shared", ZT_B_TMPFS, true, false, ZAPSHIM_KIND_SHMEM_SHARED},
+  {"tmpfs-private", "tmpfs unlinked private", ZT_B_TMPFS, false, false,
+   ZAPSHIM_KIND_SHMEM_PRIVATE},
+  {"tmpfs-named-shared", "tmpfs named shared", ZT_B_TMPFS, true, true, ZAPSHIM_KIND_SHMEM_SHARED},
+  {"tmpfs-named-private", "tmpfs named private", ZT_B_TMPFS, false, true,
+   ZAPSHIM_KIND_SHMEM_PRIVATE},
+  {"sysv-shm", "SysV shm (shmat)", ZT_B_SYSV, true, false, ZAPSHIM_KIND_SHMEM_SHARED},
+  {"hugetlbfs-shared", "hugetlbfs unlinked shared", ZT_B_HUGETLBFS, true, false,
    ZAPSHIM_KIND_HUGETLB_SHARED},
-  {"hugetlb-memfd-private", "hugetlb memfd private", ZT_B_HUGE_MEMFD, false,
+  {"hugetlbfs-private", "hugetlbfs unlinked private", ZT_B_HUGETLBFS, false, false,
    ZAPSHIM_KIND_HUGETLB_PRIVATE},
-  {"map-hugetlb-private", "MAP_HUGETLB private", ZT_B_MAP_HUGETLB, false,
-   ZAPSHIM_KIND_HUGETLB_PRIVATE},
-  {"map-hugetlb-shared", "MAP_HUGETLB shared", ZT_B_MAP_HUGETLB, true,
+  {"hugetlbfs-named-shared", "hugetlbfs named shared", ZT_B_HUGETLBFS, true, true,
    ZAPSHIM_KIND_HUGETLB_SHARED},
-  {"guest-memfd", "KVM guest_memfd", ZT_B_GMEM, true, ZAPSHIM_KIND_GUEST_MEMFD},
-  {"file-shared", "persistent file shared", ZT_B_DISK, true, ZAPSHIM_KIND_FILE_SHARED},
-  {"file-private", "persistent file private", ZT_B_DISK, false, ZAPSHIM_KIND_FILE_PRIVATE},
+  {"hugetlbfs-named-private", "hugetlbfs named private", ZT_B_HUGETLBFS, false, true,
+   ZAPSHIM_KIND_HUGETLB_PRIVATE},
+  {"hugetlb-memfd-shared", "hugetlb memfd shared", ZT_B_HUGE_MEMFD, true, false,
+   ZAPSHIM_KIND_HUGETLB_SHARED},
+  {"hugetlb-memfd-private", "hugetlb memfd private", ZT_B_HUGE_MEMFD, false, false,
+   ZAPSHIM_KIND_HUGETLB_PRIVATE},
+  {"map-hugetlb-private", "MAP_HUGETLB private", ZT_B_MAP_HUGETLB, false, false,
+   ZAPSHIM_KIND_HUGETLB_PRIVATE},
+  {"map-hugetlb-shared", "MAP_HUGETLB shared", ZT_B_MAP_HUGETLB, true, false,
+   ZAPSHIM_KIND_HUGETLB_SHARED},
+  {"guest-memfd", "KVM guest_memfd", ZT_B_GMEM, true, false, ZAPSHIM_KIND_GUEST_MEMFD},
+  {"file-shared", "persistent file shared", ZT_B_DISK, true, false, ZAPSHIM_KIND_FILE_SHARED},
+  {"file-private", "persistent file private", ZT_B_DISK, false, false,
+   ZAPSHIM_KIND_FILE_PRIVATE},
 };
 #define N_KINDS (sizeof kinds / sizeof kinds[0])
 
@@ -270,11 +285,15 @@ static void json_str(const char *s) {
 }
 
 /* policy_ok - true unless zapshim's action was measured here and does not
- * zap.  Left out by design: persistent files (their data must stay) and a
- * DONTNEED on private shmem that zapshim passes as asked (the mapping then
- * reads the file again, which keeps its pages). */
+ * zap.  Left out by design: persistent files (their data must stay), named
+ * tmpfs/hugetlbfs files left as asked (the same; ZAPSHIM_NAMED_FILES=zap
+ * changes the action of shared ones, never punches through a private one)
+ * and a DONTNEED on private shmem that zapshim passes as asked (the mapping
+ * then reads the file again, which keeps its pages). */
 static bool policy_ok(const struct zt_kind_def *k, const struct zt_row *r, int i) {
   if (r->why || k->zkind == ZAPSHIM_KIND_FILE_SHARED || k->zkind == ZAPSHIM_KIND_FILE_PRIVATE)
+    return true;
+  if (k->named && r->act[i] == ZS_ACT_ASKED)
     return true;
   if (k->zkind == ZAPSHIM_KIND_SHMEM_PRIVATE && r->act[i] == ZS_ACT_ASKED)
     return true;
@@ -287,14 +306,17 @@ static void print_json(const struct zt_probe_env *env, const struct zt_row *rows
   printf("{\n  \"version\": \"%s\",\n  \"kernel\": ", ZAPSHIM_VERSION_STRING);
   json_str(release);
   printf(",\n  \"policy_kernel\": \"%u.%u\",\n  \"page_size\": %zu,\n  \"huge_page_size\": %zu,\n"
-         "  \"bytes_per_test\": %zu,\n  \"userfaultfd\": %s,\n  \"kinds\": [\n",
+         "  \"bytes_per_test\": %zu,\n  \"userfaultfd\": %s,\n  \"named_files\": \"%s\",\n"
+         "  \"kinds\": [\n",
          ZS_KVER_MAJOR(zs_state.caps.version), ZS_KVER_MINOR(zs_state.caps.version),
-         env->page_size, env->huge_size, env->len, env->uffd ? "true" : "false");
+         env->page_size, env->huge_size, env->len, env->uffd ? "true" : "false",
+         zs_state.cfg.named_files_zap ? "zap" : "keep");
   for (size_t i = 0; i < N_KINDS; i++) {
     const struct zt_row *r = &rows[i];
-    printf("    {\"id\": \"%s\", \"label\": \"%s\", \"zapshim_kind\": \"%s\", \"tested\": %s",
+    printf("    {\"id\": \"%s\", \"label\": \"%s\", \"zapshim_kind\": \"%s\", \"named\": %s, "
+           "\"tested\": %s",
            kinds[i].id, kinds[i].label, zapshim_kind_name(kinds[i].zkind),
-           r->why ? "false" : "true");
+           kinds[i].named ? "true" : "false", r->why ? "false" : "true");
     if (r->why) {
       printf(", \"reason\": ");
       json_str(r->why);
@@ -328,14 +350,15 @@ static void print_json(const struct zt_probe_env *env, const struct zt_row *rows
 /* print_table - the result as a text table, then the kinds not tested. */
 static void print_table(const struct zt_probe_env *env, const struct zt_row *rows,
                         const char *release) {
-  printf("zapshim %s probe on Linux %s (policy for %u.%u); %zu MiB per test",
+  printf("zapshim %s probe on Linux %s (policy for %u.%u, named files: %s); %zu MiB per test",
          ZAPSHIM_VERSION_STRING, release, ZS_KVER_MAJOR(zs_state.caps.version),
-         ZS_KVER_MINOR(zs_state.caps.version), env->len >> 20);
+         ZS_KVER_MINOR(zs_state.caps.version), zs_state.cfg.named_files_zap ? "zap" : "keep",
+         env->len >> 20);
   if (env->huge_size)
     printf(", hugetlb %zu x %zu KiB pages", env->huge_len / env->huge_size, env->huge_size >> 10);
   printf("\n\"zaps\" = returned 0, reads back zero, freed (st_blocks, mincore)%s\n\n",
          env->uffd ? " and a userfaultfd missing fault on the next touch" : "");
-  printf("%-24s %-14s %-14s %-14s %s\n", "memory kind", "MADV_DONTNEED", "MADV_REMOVE",
+  printf("%-26s %-14s %-14s %-14s %s\n", "memory kind", "MADV_DONTNEED", "MADV_REMOVE",
          "PUNCH_HOLE", "zapshim does, for DONTNEED | for REMOVE");
   int bad = 0, untested = 0;
   for (size_t i = 0; i < N_KINDS; i++) {
@@ -344,7 +367,7 @@ static void print_table(const struct zt_probe_env *env, const struct zt_row *row
       untested++;
       continue;
     }
-    printf("%-24s", kinds[i].label);
+    printf("%-26s", kinds[i].label);
     for (int op = 0; op < 3; op++)
       printf(" %-14s", cell_text(&r->cell[op]));
     for (int a = 0; a < 2; a++) {
@@ -358,13 +381,26 @@ static void print_table(const struct zt_probe_env *env, const struct zt_row *row
            "fault check\n  (enable: run as root, or sysctl vm.unprivileged_userfaultfd=1)\n");
   printf("\nNo userfaultfd fault check (the kernel cannot watch them): SysV shm, guest_memfd, "
          "persistent files.\nBy design zapshim leaves as asked: DONTNEED on persistent files "
-         "(their data stays) and on\nprivate memfd/tmpfs (the mapping reads the file again); "
-         "it zaps those on MADV_REMOVE.\n");
+         "(their data stays) and on\nprivate memfd/unlinked tmpfs (the mapping reads the file "
+         "again); it zaps those on MADV_REMOVE.\n");
+  if (zs_state.cfg.named_files_zap)
+    printf("Named tmpfs/hugetlbfs files (still linked in a directory): their shared mappings are "
+           "zapped\nlike memfd (ZAPSHIM_NAMED_FILES=zap); a private view of one is never "
+           "punched.\n");
+  else
+    printf("Named tmpfs/hugetlbfs files (still linked in a directory: anyone may open them) "
+           "keep their data\non DONTNEED, like persistent files, and a private view of one is "
+           "never punched;\nZAPSHIM_NAMED_FILES=zap (zapshim --named-files=zap) zaps them like "
+           "memfd.\n");
+  printf("A translated DONTNEED frees shared memory for every process that maps it (a fork "
+         "child,\na vhost-user backend): the point for guest RAM, a loss for a program that "
+         "relied on the\nkernel keeping it.  Scope zapshim with ZAPSHIM_RESTRICT_EXE and "
+         "ZAPSHIM_NAMED_FILES.\n");
   if (untested) {
     printf("\nNot tested here:\n");
     for (size_t i = 0; i < N_KINDS; i++)
       if (rows[i].why)
-        printf("  %-24s %s\n  %-24s enable: %s\n", kinds[i].label, rows[i].why, "", rows[i].how);
+        printf("  %-26s %s\n  %-26s enable: %s\n", kinds[i].label, rows[i].why, "", rows[i].how);
   }
   if (bad)
     printf("\nWARNING: %d policy call(s) above do not zap on this machine.\n", bad);
@@ -381,8 +417,10 @@ int zt_probe(const struct zt_opts *o) {
   memset(rows, 0, sizeof rows);
   for (size_t i = 0; i < N_KINDS; i++) {
     struct zt_row *r = &rows[i];
-    r->act[0] = zs_policy_action(kinds[i].zkind, MADV_DONTNEED, &zs_state.caps);
-    r->act[1] = zs_policy_action(kinds[i].zkind, MADV_REMOVE, &zs_state.caps);
+    unsigned facts = kinds[i].named ? ZS_FACT_NAMED : 0;
+    bool zap = zs_state.cfg.named_files_zap;
+    r->act[0] = zs_policy_decide(kinds[i].zkind, facts, MADV_DONTNEED, &zs_state.caps, zap);
+    r->act[1] = zs_policy_decide(kinds[i].zkind, facts, MADV_REMOVE, &zs_state.caps, zap);
     r->act_op[0] = op_of(r->act[0], ZT_OP_DONTNEED);
     r->act_op[1] = op_of(r->act[1], ZT_OP_REMOVE);
     r->why = untestable(&env, &kinds[i], &r->how);

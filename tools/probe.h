@@ -45,7 +45,9 @@ struct zt_kind_def {
   const char *label; /* for the table: "memfd shared" */
   enum zt_backing backing;
   bool shared;
-  int zkind; /* enum zapshim_kind, for the policy */
+  bool named; /* tmpfs/hugetlbfs file left linked in its directory while measured
+               * (anyone may open it by name); else unlinked right after creation */
+  int zkind;  /* enum zapshim_kind, for the policy */
 };
 
 /* What this machine offers, found once by the parent. */
@@ -78,6 +80,15 @@ struct zt_cell {
  */
 void zt_probe_cell(const struct zt_probe_env *env, const struct zt_kind_def *k, enum zt_op op,
                    struct zt_cell *out);
+
+/*
+ * zt_probe_file_path - the path of the test file a cell of kind k makes in
+ * the child pid (tmpfs and hugetlbfs backings), into buf.  The parent
+ * removes it after the child ends, so a crashed child leaves no named
+ * file behind.  Returns false for kinds without such a file.
+ */
+bool zt_probe_file_path(const struct zt_probe_env *env, const struct zt_kind_def *k, int pid,
+                        char *buf, size_t len);
 
 /*
  * zt_gmem_create - a guest_memfd of len bytes with flags, on a new VM.

@@ -121,14 +121,34 @@ int zt_gmem_create(size_t len, uint64_t flags, int *vm_fd, const char **step) {
   return fd;
 }
 
-/* temp_file - a new, already unlinked file of len bytes in dir; fd or -1. */
-static int temp_file(const char *dir, size_t len) {
+/* file_path - "DIR/zapshim-probe.PID", the one name a cell's file has. */
+static void file_path(const char *dir, int pid, char *buf, size_t len) {
+  snprintf(buf, len, "%s/zapshim-probe.%d", dir, pid);
+}
+
+/* zt_probe_file_path - see probe.h. */
+bool zt_probe_file_path(const struct zt_probe_env *env, const struct zt_kind_def *k, int pid,
+                        char *buf, size_t len) {
+  if (k->backing == ZT_B_TMPFS)
+    file_path(env->shm_dir, pid, buf, len);
+  else if (k->backing == ZT_B_HUGETLBFS)
+    file_path(env->huge_dir, pid, buf, len);
+  else
+    return false;
+  return true;
+}
+
+/* temp_file - a new file of len bytes in dir; unlinked at once unless
+ * named (then it stays linked while the cell runs; zt_probe_cell removes
+ * it when the child has ended).  Returns the fd or -1. */
+static int temp_file(const char *dir, size_t len, bool named) {
   char path[PATH_MAX + 64];
-  snprintf(path, sizeof path, "%s/zapshim-probe.%d", dir, (int)getpid());
+  file_path(dir, (int)getpid(), path, sizeof path);
   int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0)
     return -1;
-  unlink(path);
+  if (!named)
+    unlink(path);
   if (ftruncate(fd, (off_t)len) != 0) {
     close(fd);
     return -1;
@@ -139,7 +159,7 @@ static int temp_file(const char *dir, size_t len) {
 /* disk_file - temp_file on the persistent filesystem, every byte written
  * with ZT_FILE_FILL and synced so its blocks are allocated; fd or -1. */
 static int disk_file(const char *dir, size_t len) {
-  int fd = temp_file(dir, 0);
+  int fd = temp_file(dir, 0, false);
   char buf[65536];
   memset(buf, ZT_FILE_FILL, sizeof buf);
   for (size_t off = 0; fd >= 0 && off < len; off += sizeof buf)
@@ -190,8 +210,8 @@ static int make_obj(const struct zt_probe_env *env, const struct zt_kind_def *k,
     if (o->fd >= 0 && ftruncate(o->fd, (off_t)o->len) != 0)
       return errno;
     break;
-  case ZT_B_TMPFS: o->fd = temp_file(env->shm_dir, o->len); break;
-  case ZT_B_HUGETLBFS: o->fd = temp_file(env->huge_dir, o->len); break;
+  case ZT_B_TMPFS: o->fd = temp_file(env->shm_dir, o->len, k->named); break;
+  case ZT_B_HUGETLBFS: o->fd = temp_file(env->huge_dir, o->len, k->named); break;
   case ZT_B_DISK: o->fd = disk_file(env->disk_dir, o->len); break;
   case ZT_B_GMEM: o->fd = zt_gmem_create(o->len, env->gmem_flags, &vm, step); break;
   }
@@ -372,6 +392,9 @@ void zt_probe_cell(const struct zt_probe_env *env, const struct zt_kind_def *k, 
   if (pid > 0)
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
       ;
+  char path[PATH_MAX + 64];
+  if (pid > 0 && k->named && zt_probe_file_path(env, k, (int)pid, path, sizeof path))
+    unlink(path); /* the named file outlives its child */
   if (got)
     return;
   memset(out, 0, sizeof *out);

@@ -22,6 +22,7 @@ struct zt_opts {
   const char *kernel; /* --kernel=X.Y as given, or NULL */
   unsigned kver;      /* --kernel as ZS_KVER, 0 if not given */
   const char *restrict_exe; /* --restrict-exe=NAME[:NAME...], or NULL */
+  const char *named_files;  /* --named-files=keep|zap, or NULL (not given) */
   bool verify;        /* --verify */
   bool stats;         /* --stats */
   bool dry_run;       /* --dry-run */

@@ -21,11 +21,13 @@
 static void usage(FILE *f) {
   fprintf(f,
           "Usage: zapshim [OPTIONS] [--] COMMAND [ARGS...]\n"
-          "       zapshim --probe [--json] [--kernel=X.Y]\n"
-          "       zapshim --explain PID [--kernel=X.Y]\n"
+          "       zapshim --probe [--json] [--kernel=X.Y] [--named-files=keep|zap]\n"
+          "       zapshim --explain PID [--kernel=X.Y] [--named-files=keep|zap]\n"
           "\n"
           "Run COMMAND with libzapshim.so preloaded, so that its madvise(MADV_DONTNEED)\n"
-          "and madvise(MADV_REMOVE) really free every kind of memory.\n"
+          "and madvise(MADV_REMOVE) really free every kind of memory.  Memory shared with\n"
+          "other processes (a fork child, a vhost-user backend) is then freed for all of\n"
+          "them: scope it with --restrict-exe and --named-files.\n"
           "\n"
           "  --log=DEST      log translated calls: stderr, or a file (%%p = pid)  [ZAPSHIM_LOG]\n"
           "  --kernel=X.Y    behave as on kernel X.Y (only its calls)            [ZAPSHIM_KERNEL]\n"
@@ -33,6 +35,11 @@ static void usage(FILE *f) {
           "  --stats         print a summary per memory kind at exit             [ZAPSHIM_STATS=1]\n"
           "  --restrict-exe=NAME[:NAME...]  be active only in these executables\n"
           "                  (helpers that inherit LD_PRELOAD are left alone) [ZAPSHIM_RESTRICT_EXE]\n"
+          "  --named-files=keep|zap  a shared tmpfs or hugetlbfs file still linked in a\n"
+          "                  directory: keep (default) leaves its data on MADV_DONTNEED,\n"
+          "                  like a persistent file; zap frees it like memfd (guest RAM\n"
+          "                  in a named file). With --probe/--explain: the policy shown\n"
+          "                                                                    [ZAPSHIM_NAMED_FILES]\n"
           "  -n, --dry-run   print the environment and command, run nothing\n"
           "  --probe         measure which call zaps each memory kind on this machine\n"
           "  --json          with --probe: print JSON\n"
@@ -78,7 +85,8 @@ void zt_core_init(unsigned kver) {
   zs_kernel_detect(kver ? kver : zs_state.cfg.kernel_override, &zs_state.caps);
 }
 
-enum { OPT_LOG = 256, OPT_KERNEL, OPT_VERIFY, OPT_STATS, OPT_PROBE, OPT_JSON, OPT_EXPLAIN, OPT_RESTRICT };
+enum { OPT_LOG = 256, OPT_KERNEL, OPT_VERIFY, OPT_STATS, OPT_PROBE, OPT_JSON, OPT_EXPLAIN, OPT_RESTRICT,
+       OPT_NAMED };
 
 /* parse_pid - a positive decimal pid, or -1. */
 static pid_t parse_pid(const char *s) {
@@ -100,6 +108,7 @@ int main(int argc, char **argv) {
     {"stats", no_argument, NULL, OPT_STATS}, {"probe", no_argument, NULL, OPT_PROBE},
     {"json", no_argument, NULL, OPT_JSON},   {"explain", required_argument, NULL, OPT_EXPLAIN},
     {"restrict-exe", required_argument, NULL, OPT_RESTRICT},
+    {"named-files", required_argument, NULL, OPT_NAMED},
     {NULL, 0, NULL, 0},
   };
   struct zt_opts o = {0};
@@ -123,6 +132,13 @@ int main(int argc, char **argv) {
     case OPT_VERIFY: o.verify = true; break;
     case OPT_STATS: o.stats = true; break;
     case OPT_RESTRICT: o.restrict_exe = optarg; break;
+    case OPT_NAMED:
+      if (strcmp(optarg, "keep") != 0 && strcmp(optarg, "zap") != 0) {
+        fprintf(stderr, "zapshim: --named-files wants keep or zap, not '%s'\n", optarg);
+        return 125;
+      }
+      o.named_files = optarg;
+      break;
     case OPT_PROBE: probe = true; break;
     case OPT_JSON: o.json = true; break;
     case OPT_EXPLAIN:
@@ -147,6 +163,8 @@ int main(int argc, char **argv) {
       return 125;
     }
     zt_core_init(o.kver);
+    if (o.named_files) /* the policy shown follows the option, as ZAPSHIM_NAMED_FILES would */
+      zs_state.cfg.named_files_zap = strcmp(o.named_files, "zap") == 0;
     return probe ? zt_probe(&o) : zt_explain(&o, explain);
   }
   if (o.json) {

@@ -1,8 +1,9 @@
 /*
  * explain_target.c - a process for the --explain test: maps a shared
- * memfd, a private anonymous region and (if a hugetlbfs directory is given
- * as argv[1]) a shared hugetlbfs file, prints "KIND START" per mapping,
- * then waits until its stdin closes.
+ * memfd, a private anonymous region, a shared file in /dev/shm that stays
+ * linked (a named tmpfs file) and (if a hugetlbfs directory is given as
+ * argv[1]) a shared hugetlbfs file, unlinked; prints "KIND START" per
+ * mapping, then waits until its stdin closes and removes the named file.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -31,6 +32,12 @@ int main(int argc, char **argv) {
     return 2;
   printf("memfd %lx\n", (unsigned long)map_or_die(MAP_SHARED, mfd));
   printf("anon %lx\n", (unsigned long)map_or_die(MAP_PRIVATE | MAP_ANONYMOUS, -1));
+  char named[128];
+  snprintf(named, sizeof named, "/dev/shm/zt-explain-named.%d", (int)getpid());
+  int nfd = open(named, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (nfd < 0 || ftruncate(nfd, (off_t)LEN) != 0)
+    return 2;
+  printf("named %lx %s\n", (unsigned long)map_or_die(MAP_SHARED, nfd), named);
   if (argc > 1) {
     char path[4096];
     snprintf(path, sizeof path, "%s/zt-explain.%d", argv[1], (int)getpid());
@@ -45,5 +52,6 @@ int main(int argc, char **argv) {
   char c;
   while (read(0, &c, 1) > 0)
     ;
+  unlink(named);
   return 0;
 }

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # test_explain.sh ZAPSHIM TARGET - start TARGET (maps a shared memfd, a
-# private anonymous region and, if hugetlbfs is mounted, a shared hugetlbfs
-# file) and check `zapshim --explain PID` names their kinds and warns for
-# the memfd and the hugetlbfs file, through PROCMAP_QUERY and (with
-# --kernel=6.10) through smaps; also with the shim loaded in the target.
+# private anonymous region, a named /dev/shm file and, if hugetlbfs is
+# mounted, an unlinked shared hugetlbfs file) and check `zapshim --explain
+# PID` names their kinds and warns for the memfd and the hugetlbfs file,
+# marks the named file as kept (or, with --named-files=zap, zapped) and
+# says what a translated DONTNEED does to shared memory, through
+# PROCMAP_QUERY and (with --kernel=6.10) through smaps; also with the shim
+# loaded in the target.
 set -u
 Z=$1
 T=$2
@@ -13,6 +16,7 @@ pid=
 cleanup() {
   exec 9>&- 2>/dev/null
   [ -n "$pid" ] && wait "$pid" 2>/dev/null
+  [ -n "$pid" ] && rm -f "/dev/shm/zt-explain-named.$pid"
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -47,9 +51,18 @@ line_of() { grep -E "^0*$1-" "$tmp/explain"; }
 warned() { grep -A1 -E "^0*$1-" "$tmp/explain" | sed -n 2p | grep -q WARNING; }
 
 verify() { # verify LABEL: check the explain output in $tmp/explain
-  local memfd anon hfile
+  local memfd anon hfile named
   memfd=$(awk '$1 == "memfd" { print $2 }' "$tmp/out.$1")
   anon=$(awk '$1 == "anon" { print $2 }' "$tmp/out.$1")
+  named=$(awk '$1 == "named" { print $2 }' "$tmp/out.$1")
+  check "$1: named /dev/shm file is shmem-shared, left as asked" \
+    bash -c "grep -E '^0*$named-' '$tmp/explain' | grep -q 'shmem-shared *as asked (named file) *.*/dev/shm/zt-explain-named'"
+  check "$1: named file is marked, with how to opt in, and not warned" \
+    bash -c "grep -A1 -E '^0*$named-' '$tmp/explain' | sed -n 2p |
+             grep -q 'named: .*keeps its data .*ZAPSHIM_NAMED_FILES=zap'"
+  check "$1: the statement on shared memory and how to scope the shim" \
+    bash -c "grep -q 'frees shared memory for every process that maps it' '$tmp/explain' &&
+             grep -q 'ZAPSHIM_RESTRICT_EXE' '$tmp/explain'"
   check "$1: memfd is shmem-shared, zapped with MADV_REMOVE" \
     bash -c "grep -E '^0*$memfd-' '$tmp/explain' | grep -q 'shmem-shared *MADV_REMOVE .*/memfd:zt-explain'"
   check "$1: memfd has the warning" warned "$memfd"
@@ -73,6 +86,11 @@ verify plain
 "$Z" --explain "$pid" --kernel=6.10 >"$tmp/explain"
 check "--kernel=6.10 reads smaps" grep -q "via smaps" "$tmp/explain"
 verify plain
+"$Z" --explain "$pid" --named-files=zap >"$tmp/explain"
+named=$(awk '$1 == "named" { print $2 }' "$tmp/out.plain")
+check "--named-files=zap: the named file gets MADV_REMOVE and the warning" \
+  bash -c "grep -E '^0*$named-' '$tmp/explain' | grep -q 'shmem-shared *MADV_REMOVE' &&
+           grep -A2 -E '^0*$named-' '$tmp/explain' | grep -q WARNING"
 stop
 
 start shim "$Z" --

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test_launcher.sh ZAPSHIM LIBZAPSHIM - the launcher: LD_PRELOAD built right
 # (library first, absolute, existing entries kept once, no duplicate when
-# nested), env(1) exit codes, setuid refused, --version/--help, and the
-# library found from an installed-prefix layout.
+# nested), the options' variables (--named-files=keep|zap included),
+# env(1) exit codes, setuid refused, --version/--help, and the library
+# found from an installed-prefix layout.
 set -u
 Z=$1
 LIB=$2
@@ -27,6 +28,20 @@ check "dry-run: --log, --kernel, --verify, --stats, --restrict-exe set their var
            grep -qx ZAPSHIM_VERIFY=1 <<<"$1" && grep -qx ZAPSHIM_STATS=1 <<<"$1" &&
            grep -qx ZAPSHIM_RESTRICT_EXE=qemu-system-x86_64:true <<<"$1"' _ "$out"
 check "dry-run: prints the resolved command, quoted" grep -qx "$(type -P true) a 'b c'" <<<"$out"
+check "dry-run: no --named-files, no ZAPSHIM_NAMED_FILES" bash -c '! grep -q ZAPSHIM_NAMED_FILES <<<"$1"' _ "$out"
+for v in keep zap; do
+  out=$(env -u LD_PRELOAD "$Z" --dry-run --named-files=$v -- true)
+  check "dry-run: --named-files=$v sets ZAPSHIM_NAMED_FILES=$v" grep -qx "ZAPSHIM_NAMED_FILES=$v" <<<"$out"
+done
+out=$("$Z" --named-files=zap -- sh -c 'echo "$ZAPSHIM_NAMED_FILES"')
+check "the command sees ZAPSHIM_NAMED_FILES=zap" test "$out" = zap
+err=$("$Z" --named-files=yes true 2>&1)
+check "bad --named-files: 125" test $? -eq 125
+check "bad --named-files: says what it wants" grep -q -- "--named-files wants keep or zap" <<<"$err"
+"$Z" --help | grep -q -- '--named-files=keep|zap'
+check "--help documents --named-files" test "${PIPESTATUS[1]}" -eq 0
+"$Z" --help | grep -q 'freed for all of'
+check "--help says a zap of shared memory frees it for every process" test "${PIPESTATUS[1]}" -eq 0
 
 other=$tmp/zt-other.so
 echo "void zt_other(void);void zt_other(void){}" | gcc -shared -fPIC -x c -o "$other" - || exit 1
