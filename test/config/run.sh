@@ -61,5 +61,31 @@ run ZAPSHIM_RESTRICT_EXE="qemu-system-x86_64:$(basename "$demo")"
 check "ZAPSHIM_RESTRICT_EXE naming this program: the shim is active" \
   eval 'has "freed" && ! has "NOT freed"'
 
+# ZAPSHIM_NAMED_FILES: a shared file still linked in /dev/shm (zapdemo PATH).
+# run_named ENV...: zapdemo on a new named file, removed afterwards.
+run_named() {
+  local f=/dev/shm/zapdemo-config.$$
+  rm -f "$f"
+  env LD_PRELOAD="$lib" "$@" "$demo" "$f" >"$work/out" 2>&1
+  rm -f "$f"
+}
+run_named
+check "ZAPSHIM_NAMED_FILES unset: a named /dev/shm file keeps its data on DONTNEED, silently" \
+  eval 'has "named file still holds 4194304 bytes: NOT freed" && ! has "zapshim\["'
+run_named ZAPSHIM_NAMED_FILES=keep ZAPSHIM_LOG=stderr
+check "ZAPSHIM_NAMED_FILES=keep: kept, and the log says how to opt in (one line)" \
+  eval 'has "NOT freed" && [ "$(grep -c "ZAPSHIM_NAMED_FILES=zap" "$work/out")" = 1 ]'
+run_named ZAPSHIM_NAMED_FILES=zap
+check "ZAPSHIM_NAMED_FILES=zap: the named file is zapped like memfd, no warning" \
+  eval 'has "named file still holds 0 bytes: freed" && ! has "zapshim\["'
+run_named ZAPSHIM_NAMED_FILES=yes
+check "a bad ZAPSHIM_NAMED_FILES gets one warning naming it; the default (keep) applies" \
+  eval '[ "$(grep -c "ZAPSHIM_NAMED_FILES" "$work/out")" = 1 ] && has "ZAPSHIM_NAMED_FILES must be keep or zap" && has "NOT freed"'
+run ZAPSHIM_NAMED_FILES=zap
+check "ZAPSHIM_NAMED_FILES=zap changes nothing for memfd" eval 'has "freed" && ! has "NOT freed"'
+run ZAPSHIM_NAMED_FILE=zap
+check "a misspelt ZAPSHIM_NAMED_FILES gets the closest valid name" \
+  has "unknown variable ZAPSHIM_NAMED_FILE ignored (did you mean ZAPSHIM_NAMED_FILES?)"
+
 echo "config: $pass passed, $fail failed"
 [ "$fail" = 0 ]
