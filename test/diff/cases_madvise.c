@@ -14,6 +14,7 @@
 #define _GNU_SOURCE
 #include "diff.h"
 #include "setup.h"
+#include "testutil.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -271,6 +272,37 @@ static const struct dcase madvise_cases[] = {
     R_SAME, 0),
   M("DONTNEED_LOCKED hugetlb private ends inside", K_HUGE_PRIV, 0, H + P, MADV_DONTNEED_LOCKED,
     R_SAME, 0),
+
+  /* Issue 14: a tmpfs or hugetlbfs file still linked in a directory is data
+   * anyone may open by name: the shim gives it the kernel's own answer and
+   * state (no exception), except REMOVE through a private hugetlb view on
+   * 5.18+, which is the kernel's DONTNEED of the private pages (X1: the file
+   * is untouched; before 5.18 only a punch of the named file would free
+   * them, so the call is left as asked).  Unlinked after mmap, the same
+   * files are zapped as memfd is. */
+  M("DONTNEED /dev/shm named shared", K_SHMFILE_NAMED, 0, 4 * P, DN, R_SAME, 0),
+  M("DONTNEED /dev/shm named shared page 1", K_SHMFILE_NAMED, P, P, DN, R_SAME, 0),
+  M("REMOVE /dev/shm named shared", K_SHMFILE_NAMED, 0, 4 * P, RM, R_SAME, 0),
+  M("REMOVE /dev/shm named shared page 1", K_SHMFILE_NAMED, P, P, RM, R_SAME, 0),
+  M("DONTNEED /dev/shm named private", K_SHMFILE_NAMED_PRIV, 0, 4 * P, DN, R_SAME, 0),
+  M("REMOVE /dev/shm named private", K_SHMFILE_NAMED_PRIV, 0, 4 * P, RM, R_SAME, 0),
+  M("DONTNEED /dev/shm unlinked shared", K_SHMFILE_GONE, 0, 4 * P, DN, R_REMOVE, 0),
+  M("REMOVE /dev/shm unlinked shared", K_SHMFILE_GONE, 0, 4 * P, RM, R_SAME, 0),
+  M("DONTNEED /dev/shm unlinked private", K_SHMFILE_GONE_PRIV, 0, 4 * P, DN, R_SAME, 0),
+  M("REMOVE /dev/shm unlinked private", K_SHMFILE_GONE_PRIV, 0, 4 * P, RM, R_DONTNEED_PUNCH, X1),
+  M("DONTNEED hugetlbfs named shared", K_HUGEFILE_NAMED, 0, 2 * H, DN, R_SAME, 0),
+  M("DONTNEED hugetlbfs named shared ends inside a huge page", K_HUGEFILE_NAMED, 0, H + P, DN,
+    R_SAME, 0),
+  M("REMOVE hugetlbfs named shared", K_HUGEFILE_NAMED, 0, 2 * H, RM, R_SAME, 0),
+  M("DONTNEED hugetlbfs named private", K_HUGEFILE_NAMED_PRIV, 0, 2 * H, DN, R_SAME, 0),
+  {.name = "REMOVE hugetlbfs named private (5.18+: DONTNEED)", .run = run_madvise,
+   .kind = K_HUGEFILE_NAMED_PRIV, .len = 2 * H, .advice = RM, .ref = R_DONTNEED, .exc = X1,
+   .kmin = ZT_KVER(5, 18)},
+  {.name = "REMOVE hugetlbfs named private (before 5.18: as asked)", .run = run_madvise,
+   .kind = K_HUGEFILE_NAMED_PRIV, .len = 2 * H, .advice = RM, .ref = R_SAME,
+   .kmax = ZT_KVER(5, 18)},
+  M("DONTNEED hugetlbfs unlinked shared", K_HUGEFILE_GONE, 0, 2 * H, DN, R_REMOVE, 0),
+  M("REMOVE hugetlbfs unlinked shared", K_HUGEFILE_GONE, 0, 2 * H, RM, R_SAME, 0),
 };
 
 /* d_madvise_cases - see diff.h. */

@@ -70,6 +70,16 @@ enum dkind {
   K_HUGE_SHARED, /* MFD_HUGETLB memfd, 2 huge pages, shared, AB */
   K_HUGE_PRIV,   /* MFD_HUGETLB memfd, 2 huge pages, private, AB */
   K_HUGE_ANON,   /* MAP_HUGETLB anonymous, 2 huge pages, AB */
+  /* issue 14: files in /dev/shm and on hugetlbfs, still linked ("named":
+   * anyone may open them; the shim leaves their data on DONTNEED) or
+   * unlinked after mmap (zapped like memfd). */
+  K_SHMFILE_NAMED,      /* /dev/shm file, 4 pages, shared, AB, linked */
+  K_SHMFILE_NAMED_PRIV, /* the same file CD, private, mapping AB */
+  K_SHMFILE_GONE,       /* /dev/shm file, shared, AB, unlinked after mmap */
+  K_SHMFILE_GONE_PRIV,  /* file CD, private, mapping AB, unlinked after mmap */
+  K_HUGEFILE_NAMED,     /* hugetlbfs file, 2 huge pages, shared, AB, linked */
+  K_HUGEFILE_NAMED_PRIV,/* the same file CD (written shared), private, mapping AB */
+  K_HUGEFILE_GONE,      /* hugetlbfs file, shared, AB, unlinked after mmap */
 };
 
 /* How the length of a madvise case is formed. */
@@ -108,6 +118,10 @@ struct dcase {
   enum dref ref;
   /* other cases: free parameters */
   long a, b;
+  /* the kernel versions the shim must behave as for this case to apply
+   * (ZT_KVER; 0: no bound): [kmin, kmax).  Outside, the case is skipped
+   * (not in the control run, where the shim is absent). */
+  unsigned kmin, kmax;
 };
 
 /* The tables (cases_*.c). */

@@ -107,6 +107,35 @@ static void setup_huge(struct denv *e, enum dkind k) {
   zt_fill(e->base, len, ZT_FILL);
 }
 
+/* setup_named_file - issue 14: a file on /dev/shm (unit 4 KiB, 4 pages) or
+ * hugetlbfs (2 huge pages) mapped at e->base, shared (AB) or private (file
+ * CD, mapping AB); unlinked after the mmap unless named.  hugetlbfs has no
+ * write(2): its CD goes in through a shared mapping first. */
+static void setup_named_file(struct denv *e, bool huge, bool priv, bool named) {
+  size_t len = huge ? 2 * ZT_HPAGE_2M : 4 * 4096;
+  if (huge) {
+    zt_need_hugepages(ZT_HPAGE_2M, priv ? 4 : 2);
+    e->unit = ZT_HPAGE_2M;
+    e->fd = zt_make_hugetlbfs_file(ZT_HPAGE_2M, len, e->path, sizeof e->path);
+  } else {
+    e->fd = zt_make_file_in("/dev/shm", len, e->path, sizeof e->path);
+  }
+  if (priv && huge) {
+    char *w = zt_map(len, MAP_SHARED, e->fd, 0);
+    zt_fill(w, len, ZT_FILE_FILL);
+    cr_assert(munmap(w, len) == 0);
+  } else if (priv) {
+    zt_pfill(e->fd, 0, len, ZT_FILE_FILL);
+  }
+  e->base = zt_map(len, priv ? MAP_PRIVATE : MAP_SHARED, e->fd, 0);
+  e->len = len;
+  zt_fill(e->base, len, ZT_FILL);
+  if (!named) {
+    cr_assert(unlink(e->path) == 0, "unlink %s: %s", e->path, strerror(errno));
+    e->path[0] = 0;
+  }
+}
+
 /* d_setup - see setup.h. */
 void d_setup(enum dkind k, struct denv *e) {
   const size_t P = 4096, LEN = 4 * P;
@@ -173,6 +202,19 @@ void d_setup(enum dkind k, struct denv *e) {
   case K_HUGE_PRIV:
   case K_HUGE_ANON:
     setup_huge(e, k);
+    break;
+  case K_SHMFILE_NAMED:
+  case K_SHMFILE_NAMED_PRIV:
+  case K_SHMFILE_GONE:
+  case K_SHMFILE_GONE_PRIV:
+  case K_HUGEFILE_NAMED:
+  case K_HUGEFILE_NAMED_PRIV:
+  case K_HUGEFILE_GONE:
+    setup_named_file(e, k >= K_HUGEFILE_NAMED,
+                     k == K_SHMFILE_NAMED_PRIV || k == K_SHMFILE_GONE_PRIV ||
+                         k == K_HUGEFILE_NAMED_PRIV,
+                     k == K_SHMFILE_NAMED || k == K_SHMFILE_NAMED_PRIV || k == K_HUGEFILE_NAMED ||
+                         k == K_HUGEFILE_NAMED_PRIV);
     break;
   }
   /* The finishing touches that turn the plain set-ups into their kind. */
