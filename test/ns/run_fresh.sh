@@ -35,7 +35,7 @@ if [ "${1:-}" = --inner ]; then
   env=(LD_PRELOAD="$lib" ZAPSHIM_LOG="$work/shim.log")
   [ "$kernel" = native ] || env+=(ZAPSHIM_KERNEL="$kernel")
   rc=0
-  timeout 90 env "${env[@]}" "$suite" --jobs 1 >"$work/out" 2>&1 || rc=$?
+  timeout 90 env "${env[@]}" "$suite" --jobs 1 --verbose >"$work/out" 2>&1 || rc=$?
   grep -v '^\[----\] *$' "$work/out" | grep -E '^\[(FAIL|SKIP|====)\]|^\[----\]' | head -60
   if [ "$rc" = 0 ]; then
     ns_ok "$(basename "$suite")@$kernel passes in fresh namespaces"
