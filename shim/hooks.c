@@ -8,8 +8,10 @@
  * confirmed cannot be replaced under it by the program's own mmap.
  *
  * A thread that enters the shim while already inside it (a signal handler
- * that interrupted a wrapper) takes no lock: its mmap/munmap pass straight
- * through, and its zap uses the kernel's view alone.
+ * that interrupted a wrapper) must not wait for a lock it may hold: its
+ * mmap/munmap pass straight through, and its zap goes by what this thread
+ * holds at that moment (zap_nested): always under something that excludes
+ * the shim's own remaps for the whole zap.
  */
 #define _GNU_SOURCE
 #include "hooks.h"
@@ -24,7 +26,10 @@
 #include "zapshim.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
+#include <sched.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
@@ -33,6 +38,62 @@
 #ifndef MREMAP_DONTUNMAP
 #define MREMAP_DONTUNMAP 4
 #endif
+
+/* What this thread holds of the registry lock, for a signal handler that
+ * interrupts it inside the shim. BUSY: inside the lock's own code (taking
+ * or releasing), where nothing more may be asked of the lock. */
+enum lock_held { HELD_NONE, HELD_BUSY, HELD_READ, HELD_WRITE };
+static __thread volatile sig_atomic_t held __attribute__((tls_model("initial-exec")));
+
+/* A handler that finds its thread BUSY cannot use the lock, so remaps and
+ * such zaps exclude each other through two counters instead (Dekker-style,
+ * sequentially consistent): a remap under the write lock announces itself
+ * and waits for handler zaps to finish; a handler zap announces itself and
+ * backs off while a remap is announced. Neither waits on its own thread. */
+static _Atomic int remaps_in_flight;
+static _Atomic int handler_zaps;
+
+/* lock_read / lock_write / unlock - the registry lock, with this thread's
+ * holding noted around each step; a writer also announces its remap. */
+static void lock_read(void) {
+  held = HELD_BUSY;
+  zs_registry_rdlock();
+  held = HELD_READ;
+}
+static void lock_write(void) {
+  held = HELD_BUSY;
+  zs_registry_wrlock();
+  held = HELD_WRITE;
+  atomic_fetch_add(&remaps_in_flight, 1);
+  while (atomic_load(&handler_zaps) != 0)
+    sched_yield();
+}
+static void unlock(void) {
+  if (held == HELD_WRITE)
+    atomic_fetch_sub(&remaps_in_flight, 1);
+  held = HELD_BUSY;
+  zs_registry_unlock();
+  held = HELD_NONE;
+}
+
+/* zap_excluding_remaps - for a handler whose thread is inside the lock's
+ * code: wait (yielding) until no remap is announced, announce this zap,
+ * zap on the kernel's view, withdraw. Returns what zs_zap returns. */
+static int zap_excluding_remaps(void *addr, size_t len, int advice) {
+  for (;;) {
+    atomic_fetch_add(&handler_zaps, 1);
+    if (atomic_load(&remaps_in_flight) == 0)
+      break;
+    atomic_fetch_sub(&handler_zaps, 1);
+    while (atomic_load(&remaps_in_flight) != 0)
+      sched_yield();
+  }
+  int r = zs_zap(addr, len, advice, false);
+  int saved = errno;
+  atomic_fetch_sub(&handler_zaps, 1);
+  errno = saved;
+  return r;
+}
 
 static uintptr_t page_round_up(uintptr_t v, size_t size) {
   return (v + size - 1) & ~(uintptr_t)(size - 1);
@@ -48,10 +109,15 @@ static uintptr_t mapped_end(uintptr_t p, size_t len, const struct zs_map *m) {
 }
 
 /* keep_fd_for_mmap - take a kept descriptor for a file mapping whose later
- * zap needs one (policy). Returns the slot or -1. */
-static int keep_fd_for_mmap(int fd, const struct zs_map *m) {
+ * zap needs one (policy), and note in m whether the program's descriptor
+ * could write the file (the shim never punches through more rights than
+ * the program had). Returns the slot or -1. */
+static int keep_fd_for_mmap(int fd, struct zs_map *m) {
   if (!zs_policy_needs_fd(m->kind, &zs_state.caps) || (m->flags & ZS_MAP_ANON))
     return -1;
+  int fl = fcntl(fd, F_GETFL);
+  if (fl >= 0 && (fl & O_ACCMODE) != O_RDONLY)
+    m->flags |= ZS_MAP_FD_WRITABLE;
   int slot = zs_fdkeep_get(fd, m->dev, m->ino);
   return slot < 0 ? -1 : slot;
 }
@@ -99,7 +165,7 @@ void *zs_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
     m.offset = (flags & MAP_ANONYMOUS) ? 0 : (uint64_t)off;
     slot = keep_fd_for_mmap(fd, &m);
   }
-  zs_registry_wrlock();
+  lock_write();
   void *p = zs_sys_mmap(addr, len, prot, flags, fd, off);
   int saved = errno;
   if (p != MAP_FAILED && m.kind != ZAPSHIM_KIND_UNKNOWN) {
@@ -110,7 +176,7 @@ void *zs_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
       zs_registry_remove((uintptr_t)p, page_round_up((uintptr_t)p + len, zs_state.page_size));
     zs_fdkeep_unref(slot);
   }
-  zs_registry_unlock();
+  unlock();
   zs_leave();
   errno = saved;
   return p;
@@ -120,13 +186,13 @@ void *zs_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
 int zs_munmap(void *addr, size_t len) {
   if (!zs_enter())
     return zs_sys_munmap(addr, len);
-  zs_registry_wrlock();
+  lock_write();
   int r = zs_sys_munmap(addr, len);
   int saved = errno;
   if (r == 0)
     zs_registry_remove((uintptr_t)addr,
                        page_round_up((uintptr_t)addr + len, zs_state.page_size));
-  zs_registry_unlock();
+  unlock();
   zs_leave();
   errno = saved;
   return r;
@@ -161,12 +227,12 @@ static void record_remap(uintptr_t old, size_t old_len, size_t new_len, int flag
 void *zs_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr) {
   if (!zs_enter())
     return zs_sys_mremap(old, old_len, new_len, flags, new_addr);
-  zs_registry_wrlock();
+  lock_write();
   void *p = zs_sys_mremap(old, old_len, new_len, flags, new_addr);
   int saved = errno;
   if (p != MAP_FAILED)
     record_remap((uintptr_t)old, old_len, new_len, flags, (uintptr_t)p);
-  zs_registry_unlock();
+  unlock();
   zs_leave();
   errno = saved;
   return p;
@@ -194,7 +260,7 @@ static void mark_range(uintptr_t a, uintptr_t b, uint8_t set, uint8_t clear) {
 static int fork_advice(void *addr, size_t len, int advice) {
   if (!zs_enter())
     return zs_sys_madvise(addr, len, advice);
-  zs_registry_wrlock();
+  lock_write();
   int r = zs_sys_madvise(addr, len, advice);
   int saved = errno;
   if (r == 0) {
@@ -204,7 +270,7 @@ static int fork_advice(void *addr, size_t len, int advice) {
     else
       mark_range(a, b, 0, ZS_MAP_DONTFORK);
   }
-  zs_registry_unlock();
+  unlock();
   zs_leave();
   errno = saved;
   return r;
@@ -216,6 +282,32 @@ void zs_hooks_fork_child(void) {
   for (uintptr_t x = 0; zs_registry_find(x, &m) == 0; x = m.end)
     if (m.flags & ZS_MAP_DONTFORK)
       zs_registry_remove(m.start, m.end);
+}
+
+/* zap_nested - a zap made while this thread is already inside the shim (a
+ * signal handler). Holding the read lock: the registry is whole and no
+ * remap of the shim's can run, so zap as usual. Holding the write lock:
+ * no other remap can run but the registry may be mid-change, so zap on the
+ * kernel's view alone. Holding nothing: take the read lock (this thread is
+ * not in the lock's code). Inside the lock's code: zap_excluding_remaps.
+ * Returns what zs_zap returns. */
+static int zap_nested(void *addr, size_t len, int advice) {
+  int r;
+  switch (held) {
+  case HELD_READ:
+    return zs_zap(addr, len, advice, true);
+  case HELD_WRITE:
+    return zs_zap(addr, len, advice, false);
+  case HELD_NONE:
+    lock_read();
+    r = zs_zap(addr, len, advice, true);
+    int saved = errno;
+    unlock();
+    errno = saved;
+    return r;
+  default:
+    return zap_excluding_remaps(addr, len, advice);
+  }
 }
 
 /* zs_madvise - see hooks.h. MADV_DONTFORK/DOFORK are noted in the
@@ -232,11 +324,11 @@ int zs_madvise(void *addr, size_t len, int advice) {
   if (zs_zap_cached(addr, len, advice, &r))
     return r;
   if (!zs_enter())
-    return zs_zap(addr, len, advice, false);
-  zs_registry_rdlock();
+    return zap_nested(addr, len, advice);
+  lock_read();
   r = zs_zap(addr, len, advice, true);
   int saved = errno;
-  zs_registry_unlock();
+  unlock();
   zs_leave();
   errno = saved;
   return r;
@@ -261,12 +353,12 @@ static void record_shm(uintptr_t p) {
 void *zs_shmat(int id, const void *addr, int flags) {
   if (!zs_enter())
     return zs_sys_shmat(id, addr, flags);
-  zs_registry_wrlock();
+  lock_write();
   void *p = zs_sys_shmat(id, addr, flags);
   int saved = errno;
   if (p != (void *)-1)
     record_shm((uintptr_t)p);
-  zs_registry_unlock();
+  unlock();
   zs_leave();
   errno = saved;
   return p;
@@ -277,14 +369,14 @@ void *zs_shmat(int id, const void *addr, int flags) {
 int zs_shmdt(const void *addr) {
   if (!zs_enter())
     return zs_sys_shmdt(addr);
-  zs_registry_wrlock();
+  lock_write();
   struct zs_map m;
   bool known = zs_registry_find((uintptr_t)addr, &m) == 0 && m.start == (uintptr_t)addr;
   int r = zs_sys_shmdt(addr);
   int saved = errno;
   if (r == 0 && known)
     zs_registry_remove(m.start, m.end);
-  zs_registry_unlock();
+  unlock();
   zs_leave();
   errno = saved;
   return r;

@@ -27,36 +27,36 @@ enum zs_action zs_policy_action(int kind, int advice, const struct zs_caps *caps
   }
 }
 
-/* zs_policy_decide - see policy.h. A private hugetlb view of a named file
- * keeps DONTNEED where the kernel has it (the file is not touched); where
- * only a punch would free it, it is left as asked. */
+/* zs_policy_decide - see policy.h. A punch through a private view reaches
+ * every user of the file, so a named file is never punched that way, not
+ * even with the opt-in (which is about shared guest RAM in a named file);
+ * private hugetlb keeps DONTNEED where the kernel has it (the file is not
+ * touched). */
 enum zs_action zs_policy_decide(int kind, unsigned facts, int advice, const struct zs_caps *caps,
                                 bool named_files_zap) {
   enum zs_action act = zs_policy_action(kind, advice, caps);
-  if (!(facts & ZS_FACT_NAMED) || named_files_zap)
-    return act;
+  bool named = (facts & ZS_FACT_NAMED) != 0;
   switch (act) {
-  case ZS_ACT_REMOVE: /* shared: the program's own REMOVE only */
-    return ZS_ACT_ASKED;
-  case ZS_ACT_HUGE_PUNCH: /* would punch the named file */
-    return ZS_ACT_ASKED;
-  case ZS_ACT_DONTNEED_PUNCH: /* private shmem: never punch the named file */
-    return ZS_ACT_ASKED;
+  case ZS_ACT_HUGE_PUNCH:
+    return named || (facts & ZS_FACT_OTHER_USERS) ? ZS_ACT_ASKED : act;
+  case ZS_ACT_DONTNEED_PUNCH:
+    return named ? ZS_ACT_ASKED : act;
+  case ZS_ACT_REMOVE: /* shared: a named file gets the program's own call only */
+    return named && !named_files_zap ? ZS_ACT_ASKED : act;
   default:
     return act;
   }
 }
 
-/* zs_policy_needs_confirm - see policy.h. DONTNEED-type actions never do
- * more than the program's DONTNEED or REMOVE; the rest may. */
-bool zs_policy_needs_confirm(enum zs_action act, int advice) {
+/* zs_policy_beyond_call - see policy.h. */
+bool zs_policy_beyond_call(enum zs_action act, int advice, bool aligned) {
   switch (act) {
   case ZS_ACT_ASKED:
-  case ZS_ACT_DONTNEED:
-  case ZS_ACT_HUGE_DONTNEED:
     return false;
-  case ZS_ACT_REMOVE:
-    return advice != MADV_REMOVE;
+  case ZS_ACT_HUGE_DONTNEED: /* whole huge pages: the program's DONTNEED */
+    return advice != MADV_DONTNEED || !aligned;
+  case ZS_ACT_REMOVE: /* the program's REMOVE, unless partial pages are zeroed */
+    return advice != MADV_REMOVE || !aligned;
   default:
     return true;
   }

@@ -52,22 +52,34 @@ enum zs_action zs_policy_action(int kind, int advice, const struct zs_caps *caps
  * from the kernel's view at the moment of the zap (never from memory). */
 #define ZS_FACT_NAMED 0x01 /* a tmpfs or hugetlbfs file still linked in a
                             * directory: anyone may open it by name */
+#define ZS_FACT_OTHER_USERS 0x02 /* the file behind a private mapping may be
+                                  * mapped elsewhere (another mapping of it in
+                                  * this process, or a fork child): a punch
+                                  * would destroy their data */
 
 /*
  * zs_policy_decide - the action for a piece of this kind with these facts
  * when the program asked for advice, with named_files_zap the user's
- * opt-in (ZAPSHIM_NAMED_FILES=zap).  A named file is treated like a
- * persistent one unless opted in: left as asked on MADV_DONTNEED (the data
- * stays), MADV_REMOVE passed through on a shared mapping (the program
- * asked), and on a private mapping never punched (the program's own call:
- * the kernel's answer).  Without ZS_FACT_NAMED this is zs_policy_action.
+ * opt-in (ZAPSHIM_NAMED_FILES=zap).  A shared mapping of a named file is
+ * treated like a persistent one unless opted in: left as asked on
+ * MADV_DONTNEED (the data stays), MADV_REMOVE passed through (the program
+ * asked).  Through a private mapping a named file is never punched, opt-in
+ * or not (the program's own call: the kernel's answer).  A private hugetlb
+ * view that only a punch could free (kernels before 5.18) is punched only
+ * if the file is neither named nor ZS_FACT_OTHER_USERS; else left as asked.  Without facts this is
+ * zs_policy_action.
  */
 enum zs_action zs_policy_decide(int kind, unsigned facts, int advice, const struct zs_caps *caps,
                                 bool named_files_zap);
 
-/* zs_policy_needs_confirm - true if the action does more than the call the
- * program made, so the kind must first be confirmed by the kernel. */
-bool zs_policy_needs_confirm(enum zs_action act, int advice);
+/*
+ * zs_policy_beyond_call - true if carrying out act does more than, or other
+ * than, the program's own call (advice over a range whose ends are, or
+ * are not, aligned to the mapping's page size): such an action may be
+ * taken only on the kernel's word at that moment.  The program's own call
+ * (ZS_ACT_ASKED), and the same advice over whole huge pages, are not.
+ */
+bool zs_policy_beyond_call(enum zs_action act, int advice, bool aligned);
 
 /* zs_policy_needs_fd - true if mappings of this kind keep a descriptor for
  * later zaps (private shmem; private hugetlb without hugetlb DONTNEED). */

@@ -91,7 +91,10 @@ uint32_t zs_shm_dev(void) {
 
 /* Fork: the registry lock is held across fork so the child never inherits
  * it mid-change; the child then drops the parent's /proc/self/maps fd. */
-static void fork_prepare(void) { zs_registry_wrlock(); }
+static void fork_prepare(void) {
+  atomic_store_explicit(&zs_state.has_forked, true, memory_order_relaxed);
+  zs_registry_wrlock();
+}
 static void fork_parent(void) { zs_registry_unlock(); }
 static void fork_child(void) {
   zs_fdguard_set_owner();
@@ -115,6 +118,7 @@ static int finish_init(void) {
             " zapshim passes every call through", NULL);
     return ZS_DISABLED;
   }
+  zs_vma_init();
   zs_fdguard_set_owner();
   pthread_atfork(fork_prepare, fork_parent, fork_child);
   return ZS_READY;

@@ -57,6 +57,10 @@ struct zs_state {
   _Atomic size_t default_huge_size; /* Hugepagesize of /proc/meminfo, 0 if none; see zs_default_huge_size() */
   _Atomic uint32_t shm_dev;         /* internal shmem device (zs_dev_pack), 0 unknown; see zs_shm_dev() */
   int log_fd;               /* ZAPSHIM_LOG destination, -1 when silent */
+  /* Set when fork() first runs (in parent and child alike): from then on a
+   * private mapping not marked MADV_DONTFORK may be shared with another
+   * process, so its file is never punched for it. */
+  _Atomic bool has_forked;
 };
 
 extern struct zs_state zs_state;

@@ -3,10 +3,17 @@
  *
  * The range is cut into pieces, one per mapping: the registry says what
  * each piece is (fast, no syscall); ranges it does not know are asked of
- * the kernel.  Before an action that does more than the program's own
- * call, the registry's word is confirmed by the kernel; if they disagree,
- * the kernel wins.  Every translated piece is logged, and so is every zap
- * that could not be made whole, with the reason.
+ * the kernel.  One rule: an action that does more than, or other than, the
+ * program's own call (zs_policy_beyond_call) is taken only on the kernel's
+ * word at that moment -- the registry's word is confirmed first, and if
+ * they disagree the kernel wins.  Whether a file is still named, and
+ * whether a private file has other users, come only from the kernel.
+ * Where the kernel cannot be asked (no usable /proc) the program's own
+ * call is made, and the log says why once.  Every translated piece is
+ * logged, and so is every zap that could not be made whole, with the
+ * reason.  The caller holds the registry read lock (or, from a signal
+ * handler that interrupted the shim, a lock that excludes the shim's own
+ * remaps): see hooks.c.
  */
 #define _GNU_SOURCE
 #include "zap.h"
@@ -43,7 +50,9 @@ struct piece {
   uintptr_t start, end;
   struct zs_map m;
   bool from_registry;
-  bool hole; /* nothing is mapped in [start, end) */
+  bool confirmed; /* m is the kernel's view at this moment */
+  bool hole;      /* nothing is mapped in [start, end) */
+  unsigned facts; /* ZS_FACT_*, from the kernel (0 until confirmed) */
 };
 
 /* A zap in progress, for the log. */
@@ -116,8 +125,70 @@ static int madvise_range(uintptr_t a, uintptr_t b, int advice) {
   return zs_sys_madvise((void *)a, b - a, advice) == 0 ? 0 : errno;
 }
 
+/* log_unavailable - once per process: the kernel could not be asked what
+ * is mapped (no usable /proc), so zaps are done as the program asked. */
+static void log_unavailable(int err) {
+  static atomic_bool said;
+  if (atomic_exchange_explicit(&said, true, memory_order_relaxed) || !zs_log_enabled())
+    return;
+  struct zs_line l;
+  zs_line_start(&l, "warning: the kernel cannot be asked what is mapped (/proc unusable:");
+  zs_line_errno(&l, err);
+  zs_line_str(&l, "); zaps it cannot confirm are done as the program asked, memory may stay");
+  zs_line_emit(&l);
+}
+
+static bool ends_with(const char *s, const char *suffix) {
+  size_t n = strlen(s), k = strlen(suffix);
+  return n >= k && memcmp(s + n - k, suffix, k) == 0;
+}
+
+static bool starts_with(const char *s, const char *prefix) {
+  return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* file_links - st_nlink of the file behind the piece, through the kept
+ * descriptor or /proc/self/map_files; -1 if neither can be had. */
+static long file_links(const struct piece *p, const struct zs_vma *v) {
+  struct stat st;
+  int fd = zs_fdkeep_fd(p->m.fdslot, p->m.dev, p->m.ino);
+  if (fd >= 0 && fstat(fd, &st) == 0)
+    return (long)st.st_nlink;
+  char path[ZS_MAP_FILES_PATH_MAX];
+  zs_vma_map_files_path(v->start, v->end, path);
+  if (stat(path, &st) != 0 || (uint64_t)st.st_ino != v->ino)
+    return -1;
+  return (long)st.st_nlink;
+}
+
+/* is_named - true if the kernel's VMA v of a tmpfs or hugetlbfs kind maps a
+ * file still linked in a directory: its name is a path without
+ * " (deleted)", or (a file unlinked and linked again) its link count is
+ * above 0.  The kernel's own files (memfd, SysV, shared anonymous,
+ * MAP_HUGETLB) are never named. */
+static bool is_named(const struct piece *p, const struct zs_vma *v) {
+  switch (p->m.kind) {
+  case ZAPSHIM_KIND_SHMEM_SHARED:
+  case ZAPSHIM_KIND_SHMEM_PRIVATE:
+  case ZAPSHIM_KIND_HUGETLB_SHARED:
+  case ZAPSHIM_KIND_HUGETLB_PRIVATE:
+    break;
+  default:
+    return false;
+  }
+  const char *n = v->name;
+  if (n[0] != '/' || (p->m.flags & (ZS_MAP_ANON | ZS_MAP_SYSV)) || p->m.dev == zs_shm_dev())
+    return false;
+  if (!ends_with(n, " (deleted)"))
+    return true;
+  if (starts_with(n, "/memfd:") || starts_with(n, "/anon_hugepage") || starts_with(n, "/SYSV"))
+    return false;
+  return file_links(p, v) > 0; /* unreadable: the kernel's name says unlinked */
+}
+
 /* kernel_piece - describe [a, limit) from the kernel's view: a mapped piece
- * up to the VMA's end, or a hole up to the next VMA. */
+ * up to the VMA's end (confirmed, with its facts), a hole up to the next
+ * VMA, or, if the kernel cannot be asked, an unknown piece (as asked). */
 static void kernel_piece(uintptr_t a, uintptr_t limit, struct piece *p) {
   struct zs_vma v;
   int e = zs_vma_query(a, &v);
@@ -131,6 +202,7 @@ static void kernel_piece(uintptr_t a, uintptr_t limit, struct piece *p) {
     return;
   }
   if (e != 0) { /* the kernel could not be asked: do only what was asked */
+    log_unavailable(e);
     p->end = limit;
     p->m.kind = ZAPSHIM_KIND_UNKNOWN;
     return;
@@ -142,6 +214,8 @@ static void kernel_piece(uintptr_t a, uintptr_t limit, struct piece *p) {
   }
   zs_classify_vma(&v, &p->m);
   p->end = min_addr(v.end, limit);
+  p->confirmed = true;
+  p->facts = is_named(p, &v) ? ZS_FACT_NAMED : 0;
 }
 
 /* next_piece - the piece of [a, end) that starts at a. */
@@ -181,9 +255,10 @@ static bool same_object(const struct piece *p, const struct zs_vma *v) {
 }
 
 /* confirm_piece - check a registry piece against the kernel before doing
- * more than the program asked. On disagreement the piece takes the
- * kernel's view (and may become a hole). Returns true if the registry was
- * right. */
+ * more than the program asked. On agreement the piece is confirmed and
+ * takes the kernel's protection and facts; on disagreement it takes the
+ * kernel's view (and may become a hole, or unknown if the kernel cannot be
+ * asked). Returns true if the registry was right. */
 static bool confirm_piece(struct piece *p) {
   struct zs_vma v;
   int e = zs_vma_query(p->start, &v);
@@ -192,11 +267,36 @@ static bool confirm_piece(struct piece *p) {
     p->m.prot = (uint8_t)(((v.flags & ZS_VMA_READ) ? PROT_READ : 0) |
                           ((v.flags & ZS_VMA_WRITE) ? PROT_WRITE : 0) |
                           ((v.flags & ZS_VMA_EXEC) ? PROT_EXEC : 0)); /* mprotect is not seen */
+    p->confirmed = true;
+    p->facts = is_named(p, &v) ? ZS_FACT_NAMED : 0;
     return true;
   }
   uintptr_t limit = p->end;
   kernel_piece(p->start, limit, p);
   return false;
+}
+
+/* other_users - ZS_FACT_OTHER_USERS if the file behind a confirmed private
+ * piece may be mapped by someone else: the process has forked and the
+ * range is not MADV_DONTFORK, another VMA of this process maps the file,
+ * or the kernel cannot be asked. Scans the process's mappings: only for
+ * punches on kernels without hugetlb MADV_DONTNEED. */
+static unsigned other_users(const struct piece *p) {
+  if (atomic_load_explicit(&zs_state.has_forked, memory_order_relaxed) &&
+      !(p->m.flags & ZS_MAP_DONTFORK))
+    return ZS_FACT_OTHER_USERS;
+  struct zs_vma v;
+  uintptr_t a = 0;
+  int e;
+  while ((e = zs_vma_query(a, &v)) == 0) {
+    bool own = v.start <= p->start && p->start < v.end;
+    if (!own && v.ino == p->m.ino && zs_dev_pack(v.dev_major, v.dev_minor) == p->m.dev)
+      return ZS_FACT_OTHER_USERS;
+    if (v.end <= a)
+      break;
+    a = v.end;
+  }
+  return e == ENOENT ? 0 : ZS_FACT_OTHER_USERS;
 }
 
 /* zero_edge - zero [a, b), covered parts of huge pages the zap cannot
@@ -244,20 +344,34 @@ static int open_backing(const struct piece *p) {
   return fd;
 }
 
-/* punch - fallocate(PUNCH_HOLE) of the file range behind [a, b), through
- * the descriptor the shim keeps after checking it still names that file,
- * or else through a fresh one from /proc/self/map_files (the program may
- * have closed the kept one behind the shim's back). Returns 0 or errno
- * (EBADF if no descriptor of that file could be had). */
+/* punch_fd - a descriptor to punch the file behind the piece with, *own
+ * set if the caller must close it. The kept descriptor (a duplicate of the
+ * program's own) serves if it still names the file and was opened for
+ * writing; a fresh one from /proc/self/map_files only where the program
+ * could write the file itself (its descriptor was writable, or the memory
+ * is its own MAP_HUGETLB mapping): the shim never gains a right the program
+ * did not have. Returns the descriptor or -1. */
+static int punch_fd(const struct piece *p, int *own) {
+  *own = -1;
+  int fd = zs_fdkeep_fd(p->m.fdslot, p->m.dev, p->m.ino);
+  if (fd >= 0) {
+    int fl = fcntl(fd, F_GETFL);
+    return fl >= 0 && (fl & O_ACCMODE) != O_RDONLY ? fd : -1;
+  }
+  if (!(p->m.flags & (ZS_MAP_FD_WRITABLE | ZS_MAP_ANON)))
+    return -1;
+  return *own = open_backing(p);
+}
+
+/* punch - fallocate(PUNCH_HOLE) of the file range behind [a, b) through
+ * punch_fd's descriptor. Returns 0 or errno (EBADF if no descriptor the
+ * program could write through can be had). */
 static int punch(const struct piece *p, uintptr_t a, uintptr_t b) {
   if (a >= b)
     return 0;
   if (p->m.ino == 0)
     return EBADF;
-  int fd = zs_fdkeep_fd(p->m.fdslot, p->m.dev, p->m.ino);
-  int own = -1;
-  if (fd < 0)
-    fd = own = open_backing(p);
+  int own, fd = punch_fd(p, &own);
   if (fd < 0)
     return EBADF;
   int r = zs_sys_fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
@@ -338,32 +452,71 @@ static int zap_huge_private(const struct zap_ctx *z, const struct piece *p, enum
   return 0;
 }
 
-/* zap_dontneed_punch - private shmem with MADV_REMOVE: drop the private
- * copies, then free the backing file range. */
+/* zap_dontneed_punch - private shmem with MADV_REMOVE: free the backing
+ * file range, then drop the private copies, so the mapping reads holes.
+ * If the file cannot be punched (no writable descriptor, a sealed memfd)
+ * nothing has been done yet: the program's own call gives the kernel's
+ * answer, so success always means zapped. */
 static int zap_dontneed_punch(const struct zap_ctx *z, const struct piece *p) {
-  int e = madvise_range(p->start, p->end, MADV_DONTNEED);
+  int e = punch(p, p->start, p->end);
   if (e)
-    return e;
-  e = punch(p, p->start, p->end);
-  log_piece(z, p, "MADV_DONTNEED+PUNCH_HOLE", e);
-  if (e)
-    log_incomplete(p, p->start, p->end, e == EBADF
-                   ? "backing file not punched: no usable descriptor (closed, replaced or read-only)"
-                   : "backing file not punched: fallocate failed");
-  return 0;
+    return fall_back(z, p, e == EBADF ? "PUNCH_HOLE (no writable descriptor)" : "PUNCH_HOLE", e);
+  e = madvise_range(p->start, p->end, MADV_DONTNEED);
+  log_piece(z, p, "PUNCH_HOLE+MADV_DONTNEED", e);
+  return e;
+}
+
+/* decide - the policy's action for the piece as now known. */
+static enum zs_action decide(const struct zap_ctx *z, const struct piece *p) {
+  return zs_policy_decide(p->m.kind, p->facts, z->advice, &zs_state.caps,
+                          zs_state.cfg.named_files_zap);
+}
+
+/* aligned - true if the piece starts and ends on its mapping's pages. */
+static bool aligned(const struct piece *p) {
+  size_t ps = piece_page_size(p);
+  return ((p->start | p->end) & (ps - 1)) == 0;
 }
 
 /* reconfirm - ask the kernel whether the registry's view of piece p holds.
- * If not, p takes the kernel's view (from_registry false) and *act is
- * chosen again. Returns false if the kernel shows a hole there. */
+ * If not, p takes the kernel's view (from_registry false) and the log says
+ * so. *act is chosen again either way (the kernel's facts may change it).
+ * Returns false if the kernel shows a hole there. */
 static bool reconfirm(const struct zap_ctx *z, struct piece *p, enum zs_action *act) {
-  if (confirm_piece(p))
-    return true;
-  log_incomplete(p, p->start, p->end, "registry disagreed with the kernel; used the kernel's view");
-  if (p->hole)
-    return false;
-  *act = zs_policy_action(p->m.kind, z->advice, &zs_state.caps);
+  if (!confirm_piece(p)) {
+    log_incomplete(p, p->start, p->end, "registry disagreed with the kernel; used the kernel's view");
+    if (p->hole)
+      return false;
+  }
+  *act = decide(z, p);
   return true;
+}
+
+/* note_named - once per file (of the first 32 met): a named file was left
+ * as asked; the log says how to opt in. */
+static void note_named(const struct piece *p) {
+  static _Atomic uint64_t seen[32];
+  uint64_t key = p->m.ino ^ ((uint64_t)p->m.dev << 40) ^ 1;
+  for (unsigned i = 0; i < 32; i++) {
+    uint64_t cur = 0;
+    if (atomic_compare_exchange_strong(&seen[i], &cur, key))
+      break; /* first time: noted here */
+    if (cur == key)
+      return; /* said before */
+  }
+  zs_stats_add(p->m.kind, ZS_STAT_WARNINGS, 1);
+  if (!zs_log_enabled())
+    return;
+  struct zs_line l;
+  zs_line_start(&l, "named file kept at ");
+  zs_line_hex(&l, p->start);
+  zs_line_str(&l, "-");
+  zs_line_hex(&l, p->end);
+  zs_line_str(&l, " kind=");
+  zs_line_str(&l, zapshim_kind_name(p->m.kind));
+  zs_line_str(&l, ": the file is still linked, anyone may open it, so MADV_DONTNEED keeps its data"
+                  " (ZAPSHIM_NAMED_FILES=zap or zapshim --named-files=zap frees it)");
+  zs_line_emit(&l);
 }
 
 /* run_action - the calls of one action on a piece. Returns 0 or errno. */
@@ -397,12 +550,24 @@ static void verify_piece(const struct piece *p) {
     zs_stats_add(p->m.kind, ZS_STAT_WARNINGS, 1);
 }
 
-/* zap_piece - carry out the policy on one mapped piece. Returns 0 or the
- * errno the kernel gave for it. */
+/* zap_piece - carry out the policy on one mapped piece: anything beyond
+ * the program's own call only after the kernel confirmed the piece at
+ * this moment. Returns 0 or the errno the kernel gave for it. */
 static int zap_piece(const struct zap_ctx *z, struct piece *p) {
-  enum zs_action act = zs_policy_action(p->m.kind, z->advice, &zs_state.caps);
-  if (p->from_registry && zs_policy_needs_confirm(act, z->advice) && !reconfirm(z, p, &act))
+  enum zs_action act = decide(z, p);
+  if (!p->confirmed && zs_policy_beyond_call(act, z->advice, aligned(p)) &&
+      !reconfirm(z, p, &act))
     return ENOMEM;
+  if (act == ZS_ACT_HUGE_PUNCH && p->confirmed) {
+    p->facts |= other_users(p);
+    act = decide(z, p);
+    if (act == ZS_ACT_ASKED)
+      log_incomplete(p, p->start, p->end, "private huge pages left as asked: this kernel frees them"
+                     " only by punching the file, which is named or may have other users");
+  }
+  if ((p->facts & ZS_FACT_NAMED) && act == ZS_ACT_ASKED && z->advice == MADV_DONTNEED &&
+      (p->m.flags & ZS_MAP_SHARED))
+    note_named(p);
   if (act == ZS_ACT_REMOVE && z->advice == MADV_DONTNEED && !(p->m.prot & PROT_WRITE)) {
     /* A read-only view of shared memory: the program cannot write that
      * memory, so its DONTNEED only drops its own view; freeing the memory
@@ -413,17 +578,19 @@ static int zap_piece(const struct zap_ctx *z, struct piece *p) {
   }
   zs_stats_add(p->m.kind, ZS_STAT_SEEN, 1);
   int e = run_action(z, p, act);
-  if (e && p->from_registry) {
-    /* A call failed on the registry's word: if the registry was stale
-     * (a mapping changed behind the shim), redo the piece as the kernel
-     * sees it; if it was right, the kernel's error stands. */
+  if (e && p->from_registry && !p->confirmed) {
+    /* The program's own call failed on the registry's word: if the
+     * registry was stale (a mapping changed behind the shim), redo the
+     * piece as the kernel sees it (once: that piece is no longer the
+     * registry's); if it was right, the kernel's error stands. */
+    enum zs_action done = act;
     uintptr_t end = p->end;
     if (!reconfirm(z, p, &act))
       return ENOMEM;
     if (!p->from_registry)
-      e = run_action(z, p, act);
-    else
-      p->end = end;
+      return zap_piece(z, p);
+    p->end = end;
+    act = done;
   }
   if (act == ZS_ACT_ASKED)
     return e; /* untranslated */
@@ -491,14 +658,13 @@ int zs_zap(void *addr, size_t len, int advice, bool use_registry) {
   uintptr_t end = start + rlen;
   struct piece p;
   next_piece(&z, start, end, &p);
-  if (p.end == end && !p.hole &&
-      zs_policy_action(p.m.kind, advice, &zs_state.caps) == ZS_ACT_ASKED) {
+  if (p.end == end && !p.hole && !(p.facts & ZS_FACT_NAMED) && decide(&z, &p) == ZS_ACT_ASKED) {
     /* The fast path: one mapping, the program's own call. If it fails on
      * the registry's word, the piece loop below checks with the kernel. */
     int r = zs_sys_madvise(addr, len, advice);
     if (r == 0 && p.from_registry)
       remember(&p.m, zs_registry_generation());
-    if (r == 0 || !p.from_registry) {
+    if (r == 0 || p.confirmed) {
       zs_stats_add(p.m.kind, ZS_STAT_SEEN, 1);
       return r;
     }

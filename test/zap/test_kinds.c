@@ -131,16 +131,22 @@ static void memfd_private(int advice) {
   shmem_file_private(zt_make_memfd(LEN, 0), advice, "memfd private");
 }
 
+/* A /dev/shm file unlinked at once, as VMMs do with their RAM files: a
+ * file still linked keeps its data on DONTNEED by default (see
+ * test_named_files.c). */
 static int dev_shm_file(void) {
-  return zt_make_file_in("/dev/shm", LEN, NULL, 0);
+  char path[512];
+  int fd = zt_make_file_in("/dev/shm", LEN, path, sizeof path);
+  cr_assert_eq(unlink(path), 0, "unlink %s", path);
+  return fd;
 }
 
 static void tmpfs_shared(int advice) {
-  shmem_file_shared(dev_shm_file(), advice, "tmpfs /dev/shm file shared");
+  shmem_file_shared(dev_shm_file(), advice, "tmpfs /dev/shm file (unlinked) shared");
 }
 
 static void tmpfs_private(int advice) {
-  shmem_file_private(dev_shm_file(), advice, "tmpfs /dev/shm file private");
+  shmem_file_private(dev_shm_file(), advice, "tmpfs /dev/shm file (unlinked) private");
 }
 
 /*
@@ -198,8 +204,11 @@ static void hugetlb(enum hsrc src, bool shared, int advice) {
   zt_need_hugepages(ZT_HPAGE_2M, 2); /* precondition only */
   int fd = -1;
   int flags = shared ? MAP_SHARED : MAP_PRIVATE;
-  if (src == HUGETLBFS_FILE)
-    fd = zt_make_hugetlbfs_file(ZT_HPAGE_2M, LEN, NULL, 0);
+  if (src == HUGETLBFS_FILE) { /* unlinked, as VMMs' RAM files are */
+    char path[512];
+    fd = zt_make_hugetlbfs_file(ZT_HPAGE_2M, LEN, path, sizeof path);
+    cr_assert_eq(unlink(path), 0, "unlink %s", path);
+  }
   else if (src == HUGETLB_MEMFD)
     fd = zt_make_memfd(LEN, MFD_HUGETLB | MFD_HUGE_2MB);
   else
