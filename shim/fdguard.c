@@ -21,7 +21,7 @@
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
-#define ZS_FDGUARD_MAX 72 /* kept descriptors (at most 64 fit) + the log */
+#define ZS_FDGUARD_MAX 72 /* kept descriptors (at most 64 fit), the log, /proc */
 
 /* Lowest descriptor number the shim ever held, and the owning process. */
 static _Atomic int lowest_fd = INT_MAX;
@@ -50,19 +50,25 @@ static bool may_be_ours(int fd) {
 }
 
 /* protected_fd - 1 if fd is a descriptor the shim must keep open: a kept
- * file or the log. */
+ * file, the kept /proc directory or the log, each matched by number AND
+ * identity (device, inode): a number the program took over after a raw
+ * close is the program's, and its close() really closes. */
 static bool protected_fd(int fd) {
-  return (fd == zs_state.log_fd && fd > 2) || zs_fdkeep_owns(fd);
+  return zs_log_owns(fd) || zs_fdkeep_owns(fd) || zs_vma_proc_owns(fd);
 }
 
 /* move_away - the program wants number fd: move whatever of the shim's is
- * there to another high number (the maps cache is just forgotten). The
- * number itself is left for the caller's dup2 to replace. */
+ * there (number and identity) to another high number (the maps cache is
+ * just forgotten). A number that is the program's is left alone: its
+ * descriptor never enters the shim's tables. The number itself is left
+ * for the caller's dup2 to replace. */
 static void move_away(int fd) {
   zs_vma_release_fd(fd);
   if (zs_fdkeep_relocate(fd) > 0)
     return;
-  if (fd == zs_state.log_fd && fd != 2) {
+  if (zs_vma_proc_relocate(fd) > 0)
+    return;
+  if (zs_log_owns(fd)) {
     int hi = zs_sys_dup_high(fd);
     zs_state.log_fd = hi >= 0 ? hi : -1;
     if (hi >= 0)
@@ -94,12 +100,16 @@ int zs_close(int fd) {
   return real_close(fd);
 }
 
-/* protected_list - the shim's protected descriptors, ascending, into
- * out (cap entries). Returns how many. */
+/* protected_list - the shim's protected descriptors (number and
+ * identity, as protected_fd), ascending, into out (cap entries). Returns
+ * how many. */
 static int protected_list(int *out, int cap) {
-  int n = zs_fdkeep_list(out, cap - 1);
-  if (zs_state.log_fd > 2)
+  int n = zs_fdkeep_list(out, cap - 2);
+  if (zs_log_owns(zs_state.log_fd))
     out[n++] = zs_state.log_fd;
+  int pfd = zs_vma_proc_fd();
+  if (pfd >= 0)
+    out[n++] = pfd;
   for (int i = 1; i < n; i++) /* insertion sort: a handful of entries */
     for (int j = i; j > 0 && out[j - 1] > out[j]; j--) {
       int t = out[j];

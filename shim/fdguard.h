@@ -2,10 +2,14 @@
  * fdguard.h - keeping the shim's own descriptors out of the program's way.
  *
  * The shim holds a few descriptors at high numbers: kept files for later
- * punches (fdkeep), the /proc/self/maps cache (vma) and the log.  Programs
+ * punches (fdkeep), the /proc directory kept from load and the
+ * /proc/self/maps cache (vma), and the log.  Each is recognised by number
+ * AND identity (fstat device and inode): after a raw close_range the
+ * program may get one of those numbers for a file of its own, and then
+ * the number is the program's.  Programs
  * close descriptors they did not open (close loops up to the limit,
  * close_range(3, ~0U), closefrom) and dup2 onto any number.  So:
- *  - close() of a kept or log descriptor succeeds without closing it;
+ *  - close() of a kept, /proc or log descriptor succeeds without closing it;
  *  - close_range()/closefrom() close everything else in the range;
  *  - dup2()/dup3() onto one of them first moves the shim's descriptor to
  *    another high number, then gives the program the number it asked for;

@@ -17,6 +17,7 @@
 #include "registry.h"
 #include "fdguard.h"
 #include "sys.h"
+#include "vma.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -209,15 +210,27 @@ int zs_fdkeep_fd(int slot, uint32_t dev, uint64_t ino) {
   return fd;
 }
 
-/* zs_fdkeep_owns - 1 if an in-use slot keeps the number fd, else 0. */
+/*
+ * zs_fdkeep_owns - 1 if an in-use slot keeps the number fd and fstat
+ * shows the number still names that slot's file; else 0.  A slot whose
+ * number now names something else (closed behind the shim's back, then
+ * reused by the program) loses the number: it is the program's.
+ */
 int zs_fdkeep_owns(int fd) {
-  int owned = 0;
+  int owned = 0, saved = errno;
   if (fd < 0)
     return 0;
   pthread_mutex_lock(&zs_table_lock);
-  for (int s = 0; s < ZS_FDKEEP_SLOTS && !owned; s++)
-    owned = zs_table[s].refs > 0 && zs_table[s].fd == fd;
+  for (int s = 0; s < ZS_FDKEEP_SLOTS && !owned; s++) {
+    if (zs_table[s].refs == 0 || zs_table[s].fd != fd)
+      continue;
+    if (names(fd, zs_table[s].dev, zs_table[s].ino))
+      owned = 1;
+    else
+      zs_table[s].fd = -1;
+  }
   pthread_mutex_unlock(&zs_table_lock);
+  errno = saved;
   return owned;
 }
 
@@ -232,19 +245,26 @@ void zs_fdkeep_reset_after_fork(void) {
 
 /*
  * zs_fdkeep_relocate - the program wants the number fd: if a slot keeps
- * it, move the slot to another high number (the old number is left for the
- * program's dup2 to replace). Returns 1 if moved, 0 if fd is not kept,
- * -errno if it was kept but no other number was free (the slot then has no
- * descriptor: later punches of that file fall back and log).
+ * it and it still names the slot's file, move the slot to another high
+ * number (the old number is left for the program's dup2 to replace).  A
+ * number that names something else is the program's: the slot forgets it
+ * and nothing is duplicated (the program's descriptor never enters the
+ * table).  Returns 1 if moved, 0 if fd is not kept, -errno if it was kept
+ * but no other number was free (the slot then has no descriptor: later
+ * punches of that file fall back and log).
  */
 int zs_fdkeep_relocate(int fd) {
-  int r = 0;
+  int r = 0, saved = errno;
   if (fd < 0)
     return 0;
   pthread_mutex_lock(&zs_table_lock);
   for (int s = 0; s < ZS_FDKEEP_SLOTS; s++) {
     if (zs_table[s].refs == 0 || zs_table[s].fd != fd)
       continue;
+    if (!names(fd, zs_table[s].dev, zs_table[s].ino)) {
+      zs_table[s].fd = -1;
+      continue;
+    }
     int hi = zs_sys_dup_high(fd);
     zs_table[s].fd = hi >= 0 ? hi : -1;
     if (hi >= 0)
@@ -253,17 +273,48 @@ int zs_fdkeep_relocate(int fd) {
     break;
   }
   pthread_mutex_unlock(&zs_table_lock);
+  errno = saved;
   return r;
 }
 
-/* zs_fdkeep_list - the kept descriptor numbers, at most cap of them, into
- * out. Returns how many. */
+/* zs_fdkeep_list - the kept descriptor numbers that fstat confirms still
+ * name their slot's file, at most cap of them, into out (a number the
+ * program took over is forgotten, not listed).  Returns how many. */
 int zs_fdkeep_list(int *out, int cap) {
-  int n = 0;
+  int n = 0, saved = errno;
   pthread_mutex_lock(&zs_table_lock);
-  for (int s = 0; s < ZS_FDKEEP_SLOTS && n < cap; s++)
-    if (zs_table[s].refs > 0 && zs_table[s].fd >= 0)
+  for (int s = 0; s < ZS_FDKEEP_SLOTS && n < cap; s++) {
+    if (zs_table[s].refs == 0 || zs_table[s].fd < 0)
+      continue;
+    if (names(zs_table[s].fd, zs_table[s].dev, zs_table[s].ino))
       out[n++] = zs_table[s].fd;
+    else
+      zs_table[s].fd = -1;
+  }
   pthread_mutex_unlock(&zs_table_lock);
+  errno = saved;
   return n;
+}
+
+/*
+ * zs_fdkeep_open_map_file - see fdkeep.h.  A slot already keeping (dev,
+ * ino) is referenced without opening anything; otherwise the map_files
+ * entry is opened O_RDWR through the kept /proc (zs_vma_open_map_file),
+ * checked to be (dev, ino), moved to a high number and the low one closed.
+ */
+int zs_fdkeep_open_map_file(uintptr_t start, uintptr_t end, uint32_t dev, uint64_t ino) {
+  int saved = errno, s;
+  if (dev == 0 || ino == 0) {
+    s = -EINVAL;
+  } else if ((s = ref_existing(dev, ino)) < 0) {
+    int lfd = zs_vma_open_map_file(start, end, O_RDWR);
+    if (lfd < 0) {
+      s = -errno;
+    } else {
+      s = keep_high(lfd, dev, ino);
+      zs_sys_close(lfd);
+    }
+  }
+  errno = saved;
+  return s;
 }

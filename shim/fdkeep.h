@@ -28,6 +28,14 @@ int zs_fdkeep_get(int fd, uint32_t dev, uint64_t ino);
  */
 int zs_fdkeep_open_path(const char *path, uint32_t dev, uint64_t ino);
 
+/*
+ * zs_fdkeep_open_map_file - like zs_fdkeep_open_path for the file behind
+ * the VMA [start, end), opened through /proc/self/map_files relative to
+ * the /proc kept at load (so it works after a chroot).  Returns the slot
+ * or -errno (ESTALE if the mapping is another file now).
+ */
+int zs_fdkeep_open_map_file(uintptr_t start, uintptr_t end, uint32_t dev, uint64_t ino);
+
 /* zs_fdkeep_ref / zs_fdkeep_unref - one more / one fewer user of a slot;
  * the descriptor is closed when the last user goes. slot < 0 is ignored. */
 void zs_fdkeep_ref(int slot);
@@ -40,7 +48,9 @@ void zs_fdkeep_unref(int slot);
  */
 int zs_fdkeep_fd(int slot, uint32_t dev, uint64_t ino);
 
-/* zs_fdkeep_owns - 1 if fd is one of the shim's kept descriptors. */
+/* zs_fdkeep_owns - 1 if fd is one of the shim's kept descriptors: a slot
+ * has that number AND fstat shows it still names the slot's file (dev,
+ * ino).  A number the program took over is not the shim's: 0. */
 int zs_fdkeep_owns(int fd);
 
 /*
@@ -52,13 +62,15 @@ void zs_fdkeep_reset_after_fork(void);
 
 /*
  * zs_fdkeep_relocate - move a kept descriptor off number fd (the program
- * dup2s onto it). Returns 1 if moved, 0 if fd is not kept, -errno if no
- * other number was free (the slot is then left without a descriptor).
+ * dup2s onto it), only if the number still names the kept file; a number
+ * the program took over is never duplicated into the table. Returns 1 if
+ * moved, 0 if fd is not kept, -errno if no other number was free (the slot
+ * is then left without a descriptor).
  */
 int zs_fdkeep_relocate(int fd);
 
-/* zs_fdkeep_list - up to cap kept descriptor numbers into out; returns
- * how many. */
+/* zs_fdkeep_list - up to cap kept descriptor numbers into out, only those
+ * that still name their file (number and identity); returns how many. */
 int zs_fdkeep_list(int *out, int cap);
 
 #endif

@@ -13,9 +13,45 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+/* Identity of the log file zs_log_open opened (not for "stderr"): a log
+ * number that no longer names it is the program's and is never written. */
+static _Atomic uint64_t g_log_dev, g_log_ino;
+static atomic_bool g_log_own; /* true once a file of the shim's own is open */
+
+/* log_names - true if fd is open and is the log file zs_log_open opened. */
+static bool log_names(int fd) {
+  struct stat st;
+  int e = errno;
+  bool same = atomic_load_explicit(&g_log_own, memory_order_acquire) && fd > 2 &&
+              fstat(fd, &st) == 0 &&
+              (uint64_t)st.st_dev == atomic_load_explicit(&g_log_dev, memory_order_relaxed) &&
+              (uint64_t)st.st_ino == atomic_load_explicit(&g_log_ino, memory_order_relaxed);
+  errno = e;
+  return same;
+}
+
+/* zs_log_owns - see log.h. */
+int zs_log_owns(int fd) {
+  return fd >= 0 && fd == zs_state.log_fd && log_names(fd);
+}
+
+/* log_dest - the descriptor to write log lines to: stderr as set, the
+ * shim's own file while it still is that file; -1 (and logging off) if
+ * its number now names something of the program's. */
+static int log_dest(void) {
+  int fd = zs_state.log_fd;
+  if (fd <= 2 || log_names(fd))
+    return fd;
+  zs_state.log_fd = -1;
+  return -1;
+}
 
 
 /* zs_line_str - append s, truncating at the buffer's end. */
@@ -129,13 +165,15 @@ void zs_line_emit_to(struct zs_line *l, int fd) {
 
 /* zs_line_emit - finish the line and write it if logging is on. */
 void zs_line_emit(struct zs_line *l) {
-  if (zs_state.log_fd >= 0)
-    zs_line_emit_to(l, zs_state.log_fd);
+  int fd = log_dest();
+  if (fd >= 0)
+    zs_line_emit_to(l, fd);
 }
 
-/* zs_log_enabled - 1 if a destination is open. */
+/* zs_log_enabled - 1 if a destination is open (and, for a file of the
+ * shim's, still is that file). */
 int zs_log_enabled(void) {
-  return zs_state.log_fd >= 0;
+  return log_dest() >= 0;
 }
 
 /* expand_pid - copy dest to out, replacing "%p" with the pid. Returns 0,
@@ -188,8 +226,15 @@ int zs_log_open(const char *dest) {
   int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0)
     return errno;
-  zs_state.log_fd = high_fd(fd);
-  zs_fdguard_note(zs_state.log_fd);
+  fd = high_fd(fd);
+  struct stat st;
+  if (fstat(fd, &st) == 0) {
+    atomic_store_explicit(&g_log_dev, (uint64_t)st.st_dev, memory_order_relaxed);
+    atomic_store_explicit(&g_log_ino, (uint64_t)st.st_ino, memory_order_relaxed);
+    atomic_store_explicit(&g_log_own, true, memory_order_release);
+  }
+  zs_state.log_fd = fd;
+  zs_fdguard_note(fd);
   return 0;
 }
 
@@ -200,5 +245,6 @@ void zs_warn(const char *a, const char *b) {
   zs_line_str(&l, a);
   if (b)
     zs_line_str(&l, b);
-  zs_line_emit_to(&l, zs_state.log_fd >= 0 ? zs_state.log_fd : 2);
+  int fd = log_dest();
+  zs_line_emit_to(&l, fd >= 0 ? fd : 2);
 }

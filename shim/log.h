@@ -25,7 +25,9 @@ void zs_line_udec(struct zs_line *l, unsigned long long v);
 void zs_line_hex(struct zs_line *l, unsigned long long v); /* "0x..." */
 /* zs_line_errno - " errno=E (name)" for e != 0, nothing for 0 */
 void zs_line_errno(struct zs_line *l, int e);
-/* zs_line_emit - add '\n' and write the line to the log, if logging is on. */
+/* zs_line_emit - add '\n' and write the line to the log, if logging is on
+ * and the log descriptor still is the shim's file (else logging stops:
+ * never a write into a file of the program's). */
 void zs_line_emit(struct zs_line *l);
 /* zs_line_emit_to - add '\n' and write the line to fd. */
 void zs_line_emit_to(struct zs_line *l, int fd);
@@ -38,6 +40,11 @@ int zs_log_enabled(void);
  * "%p" in it becomes the process id). Returns 0 or errno (then silent).
  */
 int zs_log_open(const char *dest);
+
+/* zs_log_owns - 1 if fd is the log file the shim opened (not stderr):
+ * the number is zs_state.log_fd AND fstat shows the same file (device,
+ * inode) as at open; 0 otherwise (a number the program took over). */
+int zs_log_owns(int fd);
 
 /* zs_warn - one line "zapshim[PID]: warning: " + a + b. Always written to
  * the log if enabled, else to stderr (warnings about configuration). */

@@ -8,11 +8,19 @@
  *    ZAPSHIM_KERNEL below 6.11).
  * And /proc/self/mountinfo, to tell which filesystem a device number is.
  *
+ * Every file under /proc is opened relative to a descriptor of the /proc
+ * directory taken at load (zs_vma_init), so a later chroot (a VMM jailer)
+ * or a /proc of another PID namespace mounted over it does not cut the
+ * shim off from the kernel's word; the plain path is the fallback.  When
+ * neither reaches this process's files, queries say ZS_VMA_UNAVAILABLE,
+ * never ENOENT: ENOENT means only "the kernel answered: nothing there".
+ *
  * No malloc, no stdio, no locks: files are read with raw syscalls into
  * buffers on the caller's stack, and the one piece of shared state (the
  * cached descriptor) is published with a compare-exchange.  Everything here
  * is async-signal-safe except that it may take a few KiB of stack.
  */
+#define _GNU_SOURCE /* O_PATH */
 #include "vma.h"
 
 #include <errno.h>
@@ -74,9 +82,151 @@ _Static_assert(ZS_PROCMAP_QUERY == 0xC0686611u, "PROCMAP_QUERY ioctl number");
 /* ---- raw syscalls: never interposed by another preload, never a
  * cancellation point.  Each returns what the syscall returns, errno set. */
 
-/* zs_open_ro - open path read-only, close-on-exec; fd or -1. */
-static int zs_open_ro(const char *path) {
-  return (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+/* ---- the /proc directory kept from load time ---- */
+
+#define ZS_PROC_SUPER_MAGIC 0x9fa0L
+
+/*
+ * The descriptor of /proc opened by zs_vma_init (O_PATH, at a high
+ * number), -1 if none, and its identity: a number that no longer names
+ * that directory (closed by a raw syscall, then reused) is the program's
+ * and is neither used nor closed.  Inherited by fork children, where
+ * "self" still resolves to the caller.
+ */
+static _Atomic int g_proc_fd = -1;
+static _Atomic uint64_t g_proc_dev;
+static _Atomic uint64_t g_proc_ino;
+
+/* zs_proc_is - true if fd is open and is the /proc directory kept at load. */
+static bool zs_proc_is(int fd) {
+  struct stat st;
+  int e = errno;
+  bool same = fd >= 0 && fstat(fd, &st) == 0 &&
+              (uint64_t)st.st_dev == atomic_load_explicit(&g_proc_dev, memory_order_relaxed) &&
+              (uint64_t)st.st_ino == atomic_load_explicit(&g_proc_ino, memory_order_relaxed);
+  errno = e;
+  return same;
+}
+
+/* zs_proc_dirfd - the kept /proc descriptor if it still is ours; a number
+ * that is not is forgotten (never closed: it is the program's now).
+ * Returns the descriptor or -1. */
+static int zs_proc_dirfd(void) {
+  int fd = atomic_load_explicit(&g_proc_fd, memory_order_acquire);
+  if (fd < 0)
+    return -1;
+  if (zs_proc_is(fd))
+    return fd;
+  atomic_compare_exchange_strong_explicit(&g_proc_fd, &fd, -1, memory_order_acq_rel,
+                                          memory_order_relaxed);
+  return -1;
+}
+
+/* See vma.h.  open, fstat, fstatfs, fcntl(F_DUPFD_CLOEXEC), close. */
+int zs_vma_init(void) {
+  if (atomic_load_explicit(&g_proc_fd, memory_order_acquire) >= 0)
+    return 0;
+  int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return errno;
+  struct stat st;
+  struct statfs sfs;
+  int rc = 0;
+  if (fstat(fd, &st) != 0 || fstatfs(fd, &sfs) != 0)
+    rc = errno;
+  else if (sfs.f_type != ZS_PROC_SUPER_MAGIC)
+    rc = ENOTDIR; /* a stand-in directory, not procfs: keep nothing */
+  int hi = rc ? -1 : zs_sys_dup_high(fd);
+  syscall(SYS_close, fd);
+  if (rc)
+    return rc;
+  if (hi < 0)
+    return -hi; /* no high number to spare: the path is used */
+  atomic_store_explicit(&g_proc_dev, (uint64_t)st.st_dev, memory_order_relaxed);
+  atomic_store_explicit(&g_proc_ino, (uint64_t)st.st_ino, memory_order_relaxed);
+  zs_fdguard_note(hi);
+  int none = -1;
+  if (!atomic_compare_exchange_strong_explicit(&g_proc_fd, &none, hi, memory_order_acq_rel,
+                                               memory_order_relaxed))
+    syscall(SYS_close, hi);
+  return 0;
+}
+
+/* zs_vma_proc_fd - see vma.h. */
+int zs_vma_proc_fd(void) {
+  return zs_proc_dirfd();
+}
+
+/* zs_vma_proc_owns - see vma.h. */
+int zs_vma_proc_owns(int fd) {
+  return fd >= 0 && fd == atomic_load_explicit(&g_proc_fd, memory_order_acquire) &&
+         zs_proc_is(fd);
+}
+
+/* zs_vma_proc_relocate - see vma.h. */
+int zs_vma_proc_relocate(int fd) {
+  if (!zs_vma_proc_owns(fd))
+    return 0;
+  int hi = zs_sys_dup_high(fd);
+  int want = fd;
+  if (!atomic_compare_exchange_strong_explicit(&g_proc_fd, &want, hi >= 0 ? hi : -1,
+                                               memory_order_acq_rel, memory_order_relaxed)) {
+    if (hi >= 0)
+      syscall(SYS_close, hi); /* someone else moved or forgot it meanwhile */
+    return 0;
+  }
+  if (hi < 0)
+    return hi;
+  zs_fdguard_note(hi);
+  return 1;
+}
+
+/* zs_proc_path - "/proc/" + rel into buf[cap]; false if it does not fit. */
+static bool zs_proc_path(const char *rel, char *buf, size_t cap) {
+  size_t n = strlen(rel);
+  if (6 + n + 1 > cap)
+    return false;
+  memcpy(buf, "/proc/", 6);
+  memcpy(buf + 6, rel, n + 1);
+  return true;
+}
+
+/* See vma.h.  The kept directory first; the path if that is gone or
+ * fails (a fork child whose /proc differs cannot be told apart). */
+int zs_vma_proc_open(const char *rel, int flags) {
+  int dfd = zs_proc_dirfd();
+  if (dfd >= 0) {
+    int fd = (int)syscall(SYS_openat, dfd, rel, flags | O_CLOEXEC);
+    if (fd >= 0)
+      return fd;
+  }
+  char path[96];
+  if (!zs_proc_path(rel, path, sizeof path)) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  return (int)syscall(SYS_openat, AT_FDCWD, path, flags | O_CLOEXEC);
+}
+
+/* See vma.h.  Same order as zs_vma_proc_open. */
+ssize_t zs_vma_proc_readlink(const char *rel, char *buf, size_t cap) {
+  int dfd = zs_proc_dirfd();
+  if (dfd >= 0) {
+    ssize_t n = (ssize_t)syscall(SYS_readlinkat, dfd, rel, buf, cap);
+    if (n >= 0)
+      return n;
+  }
+  char path[96];
+  if (!zs_proc_path(rel, path, sizeof path)) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  return (ssize_t)syscall(SYS_readlinkat, AT_FDCWD, path, buf, cap);
+}
+
+/* zs_open_ro - open "/proc/" + rel read-only, close-on-exec; fd or -1. */
+static int zs_open_ro(const char *rel) {
+  return zs_vma_proc_open(rel, O_RDONLY);
 }
 
 /* zs_read - read(2), retried on EINTR; bytes, 0 at end, or -1. */
@@ -249,8 +399,9 @@ static bool zs_parse_maps_line(const char *line, struct zs_vma *out) {
 /*
  * zs_vma_query_maps - the VMA covering or next above addr, from a fresh
  * read of /proc/self/maps.  [vsyscall] is skipped: it is not a VMA of the
- * process (PROCMAP_QUERY does not see it either).  Returns 0, ENOENT, or
- * the errno of open/read, or EIO for a line that does not parse.
+ * process (PROCMAP_QUERY does not see it either).  Returns 0, ENOENT (the
+ * whole file was read), ZS_VMA_UNAVAILABLE if it cannot be opened, the
+ * errno of read (never ENOENT), or EIO for a line that does not parse.
  */
 static int zs_vma_query_maps(uintptr_t addr, struct zs_vma *out) {
   struct zs_lines r;
@@ -259,14 +410,14 @@ static int zs_vma_query_maps(uintptr_t addr, struct zs_vma *out) {
   bool trunc;
   int rc = ENOENT;
 
-  r.fd = zs_open_ro("/proc/self/maps");
+  r.fd = zs_open_ro("self/maps");
   if (r.fd < 0)
-    return errno;
+    return ZS_VMA_UNAVAILABLE;
   r.pos = r.len = 0;
   for (;;) {
     int k = zs_lines_next(&r, line, sizeof line, &len, &trunc);
     if (k < 0) {
-      rc = errno;
+      rc = errno == ENOENT || errno == 0 ? EIO : errno;
       break;
     }
     if (k == 0)
@@ -323,7 +474,7 @@ static inline uint64_t zs_slot(uint32_t pid, int fd) {
  * that dup2 over low numbers.  Returns the descriptor, or -1 with errno.
  */
 static int zs_maps_open_high(void) {
-  int fd = zs_open_ro("/proc/self/maps");
+  int fd = zs_open_ro("self/maps");
   int floor = zs_sys_fd_floor();
   if (fd < 0 || (floor >= 0 && fd >= floor))
     return fd;
@@ -452,17 +603,25 @@ static __attribute__((noinline)) int zs_pmq_long_name(int fd, uintptr_t addr,
   return rc;
 }
 
+/* zs_open_failure - what a query answers when /proc/self/maps could not be
+ * opened with errno e: EMFILE/ENFILE as they are (the caller may still read
+ * maps once without caching), anything else ZS_VMA_UNAVAILABLE. */
+static int zs_open_failure(int e) {
+  return e == EMFILE || e == ENFILE ? e : ZS_VMA_UNAVAILABLE;
+}
+
 /*
  * zs_vma_query_pmq - the VMA covering or next above addr by PROCMAP_QUERY.
  * A descriptor that fails for any reason but ENOENT (closed or replaced by
  * the program, a parent's after fork) is replaced once and the query
- * retried.  Returns 0, ENOENT, or the errno.
+ * retried.  Returns 0, ENOENT (the ioctl's own answer), EMFILE/ENFILE,
+ * ZS_VMA_UNAVAILABLE, or the ioctl's errno.
  */
 static int zs_vma_query_pmq(uintptr_t addr, struct zs_vma *out) {
   struct zs_procmap_query q;
   int fd = zs_maps_fd(-1);
   if (fd < 0)
-    return errno;
+    return zs_open_failure(errno);
   for (int attempt = 0;; attempt++) {
     out->name[0] = '\0';
     int rc = zs_pmq(fd, addr, out->name, ZS_VMA_NAME_MAX, &q);
@@ -479,7 +638,7 @@ static int zs_vma_query_pmq(uintptr_t addr, struct zs_vma *out) {
       return rc;
     fd = zs_maps_fd(fd);
     if (fd < 0)
-      return errno;
+      return zs_open_failure(errno);
   }
 }
 
@@ -531,9 +690,10 @@ void zs_vma_forget_fd(void) {
     zs_close_keep_errno(fd);
 }
 
-/* zs_vma_map_files_path - see vma.h. */
-void zs_vma_map_files_path(uintptr_t start, uintptr_t end, char *path) {
-  static const char prefix[] = "/proc/self/map_files/";
+/* zs_map_files_rel - "self/map_files/START-END" (lower-case hex, as the
+ * kernel names it) into path, which has room for ZS_MAP_FILES_PATH_MAX. */
+static void zs_map_files_rel(uintptr_t start, uintptr_t end, char *path) {
+  static const char prefix[] = "self/map_files/";
   size_t n = sizeof prefix - 1;
   memcpy(path, prefix, n);
   uintptr_t bounds[2] = {start, end};
@@ -549,6 +709,19 @@ void zs_vma_map_files_path(uintptr_t start, uintptr_t end, char *path) {
       path[n++] = digits[--k];
     path[n++] = i == 0 ? '-' : 0;
   }
+}
+
+/* zs_vma_map_files_path - see vma.h. */
+void zs_vma_map_files_path(uintptr_t start, uintptr_t end, char *path) {
+  memcpy(path, "/proc/", 6);
+  zs_map_files_rel(start, end, path + 6);
+}
+
+/* zs_vma_open_map_file - see vma.h. */
+int zs_vma_open_map_file(uintptr_t start, uintptr_t end, int flags) {
+  char rel[ZS_MAP_FILES_PATH_MAX];
+  zs_map_files_rel(start, end, rel);
+  return zs_vma_proc_open(rel, flags);
 }
 
 /* ---- /proc/self/mountinfo ---- */
@@ -591,48 +764,28 @@ static char *zs_next_field(char **p) {
 }
 
 /*
- * zs_size_suffix - "2M", "1G", "64K", "4096" as bytes; 0 if malformed.
- */
-static uint64_t zs_size_suffix(const char *s) {
-  uint64_t v;
-  if (!zs_parse_dec(&s, &v))
-    return 0;
-  switch (*s) {
-  case 'K': case 'k': return v << 10;
-  case 'M': case 'm': return v << 20;
-  case 'G': case 'g': return v << 30;
-  case '\0': case ',': return v;
-  default: return 0;
-  }
-}
-
-/*
  * zs_fs_magic_by_name - the magic for a mountinfo fs type when statfs
- * could not be used on the mount point; *bsize from "pagesize=" in the
- * super options for hugetlbfs.  Unknown names are ZS_FS_UNVERIFIED.
+ * could not be used on the mount point (overmounted, no access, a root
+ * that is not the one the mount points are relative to).  Only names that
+ * make the shim do less are believed: pseudo filesystems (their mappings
+ * are left alone) and persistent ones.  tmpfs, hugetlbfs and every unknown
+ * name are ZS_FS_UNVERIFIED (treated as persistent): a memory filesystem
+ * is never concluded from a name the shim could not check.  *bsize 0.
  */
-static unsigned long zs_fs_magic_by_name(const char *type, const char *sopts, uint64_t *bsize) {
+static unsigned long zs_fs_magic_by_name(const char *type, uint64_t *bsize) {
   static const struct {
     const char *name;
     unsigned long magic;
   } tab[] = {
-      {"tmpfs", 0x01021994UL},    {"hugetlbfs", 0x958458f6UL}, {"ramfs", 0x858458f6UL},
       {"devtmpfs", ZS_FS_DEVTMPFS}, {"proc", 0x9fa0UL},        {"sysfs", 0x62656572UL},
       {"debugfs", 0x64626720UL},  {"tracefs", 0x74726163UL},   {"devpts", 0x1cd1UL},
       {"ext4", 0xEF53UL},         {"ext3", 0xEF53UL},          {"ext2", 0xEF53UL},
       {"xfs", 0x58465342UL},      {"btrfs", 0x9123683EUL},
   };
   *bsize = 0;
-  for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) {
-    if (strcmp(type, tab[i].name) != 0)
-      continue;
-    if (tab[i].magic == 0x958458f6UL && sopts) {
-      const char *ps = strstr(sopts, "pagesize=");
-      if (ps)
-        *bsize = zs_size_suffix(ps + 9);
-    }
-    return tab[i].magic;
-  }
+  for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
+    if (strcmp(type, tab[i].name) == 0)
+      return tab[i].magic;
   return ZS_FS_UNVERIFIED;
 }
 
@@ -641,8 +794,12 @@ static unsigned long zs_fs_magic_by_name(const char *type, const char *sopts, ui
  * mount point shows the same device, statfs() of it gives the answer (f_type,
  * f_bsize), except that devtmpfs (which statfs reports as tmpfs) is
  * ZS_FS_DEVTMPFS.  A mount that cannot be checked so (overmounted, no
- * access, btrfs subvolume devices) is answered from its type name, after
- * the other mounts of the device were tried.  0 if none has the device.
+ * access, btrfs subvolume devices, a mount point path that does not lead
+ * to it from this root) is answered from its type name by
+ * zs_fs_magic_by_name (never tmpfs or hugetlbfs), after the other mounts
+ * of the device were tried.  0 if none has the device (internal mounts,
+ * and in a chroot, mounts outside it, which mountinfo does not list);
+ * ZS_FS_UNVERIFIED if mountinfo cannot be read at all.
  */
 unsigned long zs_vma_fs_type(uint32_t dev_major, uint32_t dev_minor, uint64_t *bsize) {
   struct zs_lines r;
@@ -655,9 +812,9 @@ unsigned long zs_vma_fs_type(uint32_t dev_major, uint32_t dev_minor, uint64_t *b
 
   if (bsize)
     *bsize = 0;
-  r.fd = zs_open_ro("/proc/self/mountinfo");
+  r.fd = zs_open_ro("self/mountinfo");
   if (r.fd < 0)
-    return 0;
+    return ZS_FS_UNVERIFIED; /* cannot ask: not "internal", just unknown */
   r.pos = r.len = 0;
   for (;;) {
     int k = zs_lines_next(&r, line, sizeof line, &len, &trunc);
@@ -676,12 +833,10 @@ unsigned long zs_vma_fs_type(uint32_t dev_major, uint32_t dev_minor, uint64_t *b
     if (!zs_parse_dec(&d, &maj) || !zs_expect(&d, ':') || !zs_parse_dec(&d, &min) || *d ||
         maj != dev_major || min != dev_minor)
       continue;
-    char *type = NULL, *sopts = NULL, *f;
+    char *type = NULL, *f;
     while ((f = zs_next_field(&p)) != NULL) {
       if (strcmp(f, "-") == 0) {
         type = zs_next_field(&p);
-        if (zs_next_field(&p))
-          sopts = zs_next_field(&p);
         break;
       }
     }
@@ -702,9 +857,8 @@ unsigned long zs_vma_fs_type(uint32_t dev_major, uint32_t dev_minor, uint64_t *b
       zs_close_keep_errno(r.fd);
       return magic;
     }
-    if (!fallback) {
-      fallback = zs_fs_magic_by_name(type, trunc ? NULL : sopts, &fallback_bsize);
-    }
+    if (!fallback)
+      fallback = zs_fs_magic_by_name(type, &fallback_bsize);
   }
   zs_close_keep_errno(r.fd);
   if (bsize)

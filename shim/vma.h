@@ -2,13 +2,26 @@
  * vma.h - what the kernel says is mapped at an address.
  *
  * PROCMAP_QUERY on /proc/self/maps where the kernel has it (6.11+, and not
- * hidden by ZAPSHIM_KERNEL), parsing /proc/self/maps otherwise.  No malloc,
+ * hidden by ZAPSHIM_KERNEL), parsing /proc/self/maps otherwise.  Files
+ * under /proc are opened relative to a descriptor of /proc kept from load
+ * time (zs_vma_init), so a later chroot does not lose them.  No malloc,
  * no stdio: buffers live on the caller's stack.
  */
 #ifndef ZS_VMA_H
 #define ZS_VMA_H
 
+#include <errno.h>
 #include <stdint.h>
+#include <sys/types.h>
+
+/*
+ * ZS_VMA_UNAVAILABLE - zs_vma_query's answer when the kernel cannot be
+ * asked: neither the /proc kept from load time nor the path /proc reaches
+ * this process's maps (a chroot without /proc entered before the shim
+ * loaded, a /proc of another PID namespace, no descriptor left).  Nothing
+ * is known then: not "nothing mapped" (that is ENOENT).
+ */
+#define ZS_VMA_UNAVAILABLE ENOSYS
 
 #define ZS_VMA_READ   0x01
 #define ZS_VMA_WRITE  0x02
@@ -30,10 +43,47 @@ struct zs_vma {
 
 /*
  * zs_vma_query - the VMA covering addr, or else the next one above it.
- * Returns 0 and fills *out, ENOENT if nothing is mapped at or above addr,
- * or another errno if the kernel could not be asked (then nothing is known).
+ * Returns 0 and fills *out; ENOENT only when the kernel answered that
+ * nothing is mapped at or above addr; ZS_VMA_UNAVAILABLE when the kernel
+ * could not be asked; another errno when asking failed midway (EIO: a line
+ * that does not parse, a read error).  Anything but 0 and ENOENT means
+ * nothing is known.
  */
 int zs_vma_query(uintptr_t addr, struct zs_vma *out);
+
+/*
+ * zs_vma_init - keep a descriptor of the /proc directory (O_PATH, at a
+ * high number, close-on-exec, identity recorded) for every later open of
+ * a file under /proc.  Called once at load: one open, fstat, fstatfs (it
+ * must be procfs), one dup.  Returns 0 or errno (then the path is used).
+ */
+int zs_vma_init(void);
+
+/* zs_vma_proc_fd - the kept /proc descriptor while it still is ours
+ * (number and device/inode), else -1. */
+int zs_vma_proc_fd(void);
+
+/* zs_vma_proc_owns - 1 if fd is the kept /proc descriptor: the number
+ * matches and fstat still shows that directory; 0 otherwise (a number the
+ * program reused is the program's). */
+int zs_vma_proc_owns(int fd);
+
+/* zs_vma_proc_relocate - the program wants number fd: if it is the kept
+ * /proc descriptor, move it to another high number.  Returns 1 if moved,
+ * 0 if fd is not it, -errno if no number was free (then it is dropped and
+ * the path is used). */
+int zs_vma_proc_relocate(int fd);
+
+/*
+ * zs_vma_proc_open - open "/proc/" + rel (e.g. "self/maps"): relative to
+ * the kept /proc descriptor, else by path.  flags as for open(2);
+ * O_CLOEXEC is added.  Returns the descriptor or -1 with errno.
+ */
+int zs_vma_proc_open(const char *rel, int flags);
+
+/* zs_vma_proc_readlink - readlink of "/proc/" + rel, in the same order as
+ * zs_vma_proc_open.  Returns the length (not NUL-terminated) or -1. */
+ssize_t zs_vma_proc_readlink(const char *rel, char *buf, size_t cap);
 
 /*
  * zs_vma_fs_type - the filesystem magic (statfs f_type) of the mounted
@@ -72,9 +122,18 @@ void zs_vma_release_range(unsigned first, unsigned last);
  * [start, end), as the kernel names it (lower-case hex), into path (at
  * least ZS_MAP_FILES_PATH_MAX bytes).  Opening it reaches the file behind
  * a mapping even when no descriptor of it is left (needs CAP_SYS_ADMIN or
- * CAP_CHECKPOINT_RESTORE).
+ * CAP_CHECKPOINT_RESTORE).  The path fails after a chroot: prefer
+ * zs_vma_open_map_file.
  */
 void zs_vma_map_files_path(uintptr_t start, uintptr_t end, char *path);
+
+/*
+ * zs_vma_open_map_file - open the file behind the VMA [start, end) through
+ * map_files, relative to the kept /proc (works after a chroot), with these
+ * open flags (O_CLOEXEC added).  The caller confirms it is the file it
+ * expects (fstat dev/ino).  Returns the descriptor or -1 with errno.
+ */
+int zs_vma_open_map_file(uintptr_t start, uintptr_t end, int flags);
 
 /* zs_vma_forget_fd - drop the cached /proc/self/maps descriptor (fork child). */
 void zs_vma_forget_fd(void);

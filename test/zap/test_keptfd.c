@@ -264,3 +264,190 @@ Test(keptfd, no_descriptor_left_for_the_shim) {
             "6: not punched)",
             status);
 }
+
+/* ---- a descriptor number the shim once kept, now the program's ---- */
+
+/*
+ * pipe_on_number - close number n behind the shim's back (a raw
+ * close_range, as Go and Rust runtimes and glibc's closefrom do) and give
+ * it to the write end of a new pipe of the program's (a raw dup3: the
+ * number is wherever the program's next descriptor lands).  Returns the
+ * pipe's read end (non-blocking); the write end's only descriptor is n.
+ */
+static int pipe_on_number(int n) {
+  cr_assert_eq(syscall(SYS_close_range, (unsigned)n, (unsigned)n, 0), 0, "raw close_range");
+  int pfd[2];
+  cr_assert_eq(pipe2(pfd, O_NONBLOCK | O_CLOEXEC), 0, "pipe2: %s", strerror(errno));
+  cr_assert_eq(syscall(SYS_dup3, pfd[1], n, 0), n, "raw dup3 onto %d: %s", n, strerror(errno));
+  close(pfd[1]);
+  return pfd[0];
+}
+
+/* assert_eof - every write end of the pipe is closed: read says 0 (the
+ * read end is non-blocking, so a write end still open shows as EAGAIN,
+ * never as a hang). */
+static void assert_eof(int rd, const char *what) {
+  char c;
+  ssize_t r = read(rd, &c, 1);
+  cr_assert(r == 0, "%s: the reader sees no EOF (read %zd, %s): the program's descriptor was not closed",
+            what, r, r < 0 ? strerror(errno) : "data");
+  close(rd);
+}
+
+/* The kept number of a private memfd mapping, now a pipe of the
+ * program's: the program's close() must really close it. */
+Test(keptfd, close_of_pipe_on_kept_number_closes) {
+  zt_need(zt_shim_loaded(), "libzapshim.so preloaded (run through ctest)");
+  struct priv m = priv_memfd();
+  int kept = shim_kept_fd(m.p);
+  cr_assert_geq(kept, 0, "the shim keeps a descriptor for a private memfd");
+  int rd = pipe_on_number(kept);
+  cr_assert_eq(close(kept), 0, "close: %s", strerror(errno));
+  assert_eof(rd, "close() of a pipe on a number the shim once kept");
+  assert_private_remove_whole(&m, "after the kept number was lost");
+}
+
+/* The same with close_range over that number. */
+Test(keptfd, close_range_of_pipe_on_kept_number_closes) {
+  zt_need(zt_shim_loaded(), "libzapshim.so preloaded (run through ctest)");
+  struct priv m = priv_memfd();
+  int kept = shim_kept_fd(m.p);
+  cr_assert_geq(kept, 0, "the shim keeps a descriptor for a private memfd");
+  int rd = pipe_on_number(kept);
+  cr_assert_eq(close_range((unsigned)kept, (unsigned)kept, 0), 0, "close_range: %s",
+               strerror(errno));
+  assert_eof(rd, "close_range() over a pipe on a number the shim once kept");
+  assert_private_remove_whole(&m, "after the kept number was lost");
+}
+
+/* dup2/dup3 onto that number: the program's pipe is replaced and closed,
+ * never moved into the shim's table (where it would stay open). */
+static void dup_onto_pipe_on_kept_number(bool three) {
+  zt_need(zt_shim_loaded(), "libzapshim.so preloaded (run through ctest)");
+  struct priv m = priv_memfd();
+  int kept = shim_kept_fd(m.p);
+  cr_assert_geq(kept, 0, "the shim keeps a descriptor for a private memfd");
+  int rd = pipe_on_number(kept);
+  int other = zt_make_memfd(LEN, 0);
+  int r = three ? dup3(other, kept, O_CLOEXEC) : dup2(other, kept);
+  cr_assert_eq(r, kept, "dup onto %d: %s", kept, strerror(errno));
+  assert_eof(rd, three ? "dup3() onto a pipe on a number the shim once kept"
+                       : "dup2() onto a pipe on a number the shim once kept");
+  close(kept);
+  close(other);
+  assert_private_remove_whole(&m, "after the kept number was lost");
+}
+Test(keptfd, dup2_onto_pipe_on_kept_number) { dup_onto_pipe_on_kept_number(false); }
+Test(keptfd, dup3_onto_pipe_on_kept_number) { dup_onto_pipe_on_kept_number(true); }
+
+/* shim_proc_fd - the descriptor of the /proc directory the shim keeps
+ * from load time (the only descriptor reading "/proc" at a high number);
+ * -1 if none. */
+static int shim_proc_fd(void) {
+  DIR *d = opendir("/proc/self/fd");
+  cr_assert(d, "opendir /proc/self/fd");
+  int found = -1;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    char path[64], link[64];
+    int x = atoi(e->d_name);
+    if (e->d_name[0] == '.' || x < 64 || x == dirfd(d))
+      continue;
+    snprintf(path, sizeof path, "/proc/self/fd/%d", x);
+    ssize_t n = readlink(path, link, sizeof link - 1);
+    if (n == 5 && memcmp(link, "/proc", 5) == 0)
+      found = x;
+  }
+  closedir(d);
+  return found;
+}
+
+/* The shim's /proc descriptor is protected like the kept ones... */
+Test(keptfd, proc_fd_survives_close_and_dup2) {
+  zt_need(zt_shim_loaded(), "libzapshim.so preloaded (run through ctest)");
+  int pfd = shim_proc_fd();
+  cr_assert_geq(pfd, 0, "the shim keeps a descriptor of /proc from load time");
+  cr_assert_eq(close(pfd), 0);
+  cr_assert_eq(shim_proc_fd(), pfd, "close() of the shim's /proc descriptor leaves it open");
+  int other = zt_make_memfd(LEN, 0);
+  cr_assert_eq(dup2(other, pfd), pfd);
+  int moved = shim_proc_fd();
+  cr_assert(moved >= 0 && moved != pfd, "dup2 onto it moves it (now %d)", moved);
+  close(pfd);
+  close(other);
+}
+
+/* ...and once its number is the program's, close() of it really closes. */
+Test(keptfd, close_of_pipe_on_proc_fd_number_closes) {
+  zt_need(zt_shim_loaded(), "libzapshim.so preloaded (run through ctest)");
+  int pfd = shim_proc_fd();
+  cr_assert_geq(pfd, 0, "the shim keeps a descriptor of /proc from load time");
+  int rd = pipe_on_number(pfd);
+  cr_assert_eq(close(pfd), 0, "close: %s", strerror(errno));
+  assert_eof(rd, "close() of a pipe on the number of the shim's /proc descriptor");
+}
+
+/* ---- no /proc: a chroot entered after the shim loaded (a VMM jailer) ---- */
+
+/*
+ * In a chroot without /proc, the shim still asks the kernel through the
+ * /proc descriptor it kept from load time: a shared memfd mapped by a raw
+ * syscall (the shim never saw it) is freed by a plain DONTNEED, and a raw
+ * anonymous mapping is zapped, not answered ENOMEM.  With that descriptor
+ * gone too (raw close_range), the kernel cannot be asked: the program's
+ * own call is made, never an invented ENOMEM.
+ */
+Test(keptfd, chroot_without_proc) {
+  zt_need(zt_shim_loaded(), "libzapshim.so preloaded (run through ctest)");
+  char dir[] = "/tmp/zs-jail-XXXXXX";
+  cr_assert_neq(mkdtemp(dir), NULL, "mkdtemp: %s", strerror(errno));
+  pid_t pid = fork();
+  cr_assert(pid >= 0, "fork: %s", strerror(errno));
+  if (pid == 0) {
+    alarm(20);
+    int mfd = zt_make_memfd(LEN, 0);
+    if (chroot(dir) != 0 || chdir("/") != 0)
+      _exit(77);
+    if (access("/proc/self/maps", F_OK) == 0)
+      _exit(2);
+    long sh = syscall(SYS_mmap, NULL, LEN, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+    long an = syscall(SYS_mmap, NULL, LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                      -1, 0);
+    if (sh == -1 || an == -1)
+      _exit(3);
+    memset((void *)sh, ZT_FILL, LEN);
+    memset((void *)an, ZT_FILL, LEN);
+    if (madvise((void *)an, LEN, MADV_DONTNEED) != 0)
+      _exit(4); /* ENOMEM: "cannot ask" taken for "nothing mapped" */
+    if (zt_find_not((void *)an, LEN, 0) >= 0)
+      _exit(5);
+    if (madvise((void *)sh, LEN, MADV_DONTNEED) != 0)
+      _exit(6);
+    if (zt_st_blocks(mfd) != 0)
+      _exit(7); /* the kernel's word was not had: shmem kept its data */
+    /* now without the kept /proc either */
+    int pfd = -1;
+    for (int x = 4095; x >= 64 && pfd < 0; x--) {
+      struct stat st;
+      if (fstat(x, &st) == 0 && S_ISDIR(st.st_mode) && st.st_ino == 1)
+        pfd = x;
+    }
+    if (pfd < 0)
+      _exit(8);
+    syscall(SYS_close_range, (unsigned)pfd, (unsigned)pfd, 0);
+    memset((void *)an, ZT_FILL, LEN);
+    if (madvise((void *)an, LEN, MADV_DONTNEED) != 0)
+      _exit(9); /* must be the program's own call: 0 */
+    if (zt_find_not((void *)an, LEN, 0) >= 0)
+      _exit(10);
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  rmdir(dir);
+  zt_need(!(WIFEXITED(status) && WEXITSTATUS(status) == 77), "chroot (root) for a jail without /proc");
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+            "in a chroot without /proc: child status %#x (2: /proc visible, 4/9: madvise failed "
+            "(ENOMEM invented), 5/10: anon not zeroed, 7: shmem not freed, 8: no kept /proc fd)",
+            status);
+}
