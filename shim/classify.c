@@ -5,10 +5,53 @@
  * the shim did not see mapped, the kernel's view of the VMA is (shared
  * flag, page size, device, inode, name), and what it cannot confirm stays
  * ZAPSHIM_KIND_UNKNOWN.  No malloc, no stdio.
+ *
+ * What the kernel-view classification depends on that varies with
+ * namespaces, ids or names (audit, issue 9), and how each is held:
+ *  - Inode numbers: a SysV segment's inode is its shmid, and the first
+ *    segment of a fresh IPC namespace is shmid 0.  Inode 0 alone never
+ *    means "no file": the shm device is checked first, and only device
+ *    0:0 with inode 0 is anonymous memory.
+ *  - The internal shmem device (memfd, SysV, shared anon): one kernel
+ *    mount for every IPC, mount and user namespace, learned from a memfd.
+ *    If memfd_create is refused, the file itself is asked (map_files).
+ *  - Internal hugetlb mounts (MAP_HUGETLB, MFD_HUGETLB, SHM_HUGETLB), one
+ *    per huge page size, in no mountinfo: the file itself is asked through
+ *    map_files (fstatfs gives the exact page size); where it cannot be
+ *    (no CAP_SYS_ADMIN/CAP_CHECKPOINT_RESTORE) only the default size's
+ *    internal device, learned from an empty MFD_HUGETLB memfd, is
+ *    accepted on the maps path; names alone ("/anon_hugepage", "/SYSV",
+ *    "/memfd:") never decide a kind.
+ *  - Names: "/SYSV<key>" (the key is per IPC namespace, the prefix is
+ *    not), "/dev/zero (deleted)", "[anon_shmem:", "/anon_hugepage
+ *    (deleted)" only set SYSV/ANON flags once the device is known to be
+ *    the kernel's own mount; "[heap]", "[stack]", "[anon:" only with
+ *    device 0:0; the guest_memfd name "anon_inode:[kvm-gmem]" is the one
+ *    kind decided by a name (the kernel gives no other anon inode that
+ *    name; 6.18's own gmem fs magic is also recognised at mmap time).
+ *  - Paths: a VMA's name is a path from the root at the moment of asking;
+ *    a file mapped before a chroot may show a path that leads elsewhere
+ *    in the jail.  stat() of a name (device nodes) is believed only if it
+ *    shows the VMA's device and inode.
+ *  - mountinfo (vma.c): per mount namespace, relative to the process
+ *    root; mounts outside a chroot are not listed (then the file itself is
+ *    asked, else UNKNOWN).  A mount point stat() cannot confirm is
+ *    answered from its type name only for pseudo and persistent
+ *    filesystems, never tmpfs or hugetlbfs (ZS_FS_UNVERIFIED).
+ *  - /proc itself: "self" of a /proc of another PID namespace does not
+ *    resolve, and a chroot may have no /proc: files under /proc are
+ *    opened relative to the /proc directory kept from load time
+ *    (vma.c); when neither reaches them, queries say ZS_VMA_UNAVAILABLE.
+ *  - Device numbers are global (not namespaced), but anonymous ones are
+ *    reused after an unmount: the learned internal devices belong to
+ *    kernel mounts that are never unmounted.
  */
+#define _GNU_SOURCE /* O_PATH */
 #include "classify.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -36,6 +79,7 @@
 #ifndef MFD_CLOEXEC
 #define MFD_CLOEXEC 0x0001U
 #endif
+#define ZS_MFD_HUGETLB 0x0004U
 
 /* Pseudo filesystems whose files map device or kernel memory: OTHER. */
 #define ZS_PROC_SUPER_MAGIC 0x9fa0UL
@@ -75,27 +119,83 @@ static bool zs_starts(const char *s, const char *prefix) {
 
 /*
  * zs_fd_is_gmem - true if /proc/self/fd/<fd> reads "anon_inode:[kvm-gmem]",
- * the name KVM gives guest_memfd files.
+ * the name KVM gives guest_memfd files (read through the /proc kept at
+ * load, so a chroot does not hide it).
  */
 static bool zs_fd_is_gmem(int fd) {
-  char path[40], link[64];
-  /* "/proc/self/fd/" + decimal fd, without stdio */
-  static const char pre[] = "/proc/self/fd/";
+  char rel[32], link[64];
+  /* "self/fd/" + decimal fd, without stdio */
+  static const char pre[] = "self/fd/";
   char digits[12];
   int n = 0;
   unsigned v = (unsigned)fd;
   do
     digits[n++] = (char)('0' + v % 10);
   while ((v /= 10) && n < (int)sizeof digits);
-  memcpy(path, pre, sizeof pre - 1);
+  memcpy(rel, pre, sizeof pre - 1);
   for (int i = 0; i < n; i++)
-    path[sizeof pre - 1 + i] = digits[n - 1 - i];
-  path[sizeof pre - 1 + n] = '\0';
-  ssize_t len = readlink(path, link, sizeof link - 1);
+    rel[sizeof pre - 1 + i] = digits[n - 1 - i];
+  rel[sizeof pre - 1 + n] = '\0';
+  ssize_t len = zs_vma_proc_readlink(rel, link, sizeof link - 1);
   if (len <= 0)
     return false;
   link[len] = '\0';
   return strcmp(link, ZS_GMEM_NAME) == 0;
+}
+
+/*
+ * zs_hugetlb_internal_dev - the device of the kernel's internal hugetlbfs
+ * mount for the default huge page size (MAP_HUGETLB, MFD_HUGETLB and
+ * SHM_HUGETLB files live there; it is in no mountinfo), learned once by
+ * creating an empty MFD_HUGETLB memfd (no huge page is reserved for it).
+ * Returns it packed (zs_dev_pack), or 0 if it cannot be known.
+ */
+static uint32_t zs_hugetlb_internal_dev(void) {
+  static _Atomic uint32_t dev;
+  static atomic_bool failed;
+  uint32_t d = atomic_load_explicit(&dev, memory_order_relaxed);
+  if (d || atomic_load_explicit(&failed, memory_order_relaxed))
+    return d;
+  int e = errno;
+  int fd = (int)syscall(SYS_memfd_create, "zapshim-probe", MFD_CLOEXEC | ZS_MFD_HUGETLB);
+  struct stat st;
+  if (fd >= 0 && fstat(fd, &st) == 0) {
+    d = zs_dev_pack(major(st.st_dev), minor(st.st_dev));
+    atomic_store_explicit(&dev, d, memory_order_relaxed);
+  } else {
+    atomic_store_explicit(&failed, true, memory_order_relaxed);
+  }
+  if (fd >= 0)
+    syscall(SYS_close, fd);
+  errno = e;
+  return d;
+}
+
+/*
+ * zs_map_file_fs - the filesystem of the file behind the VMA, asked of
+ * the file itself: open /proc/self/map_files/START-END (O_PATH, through
+ * the /proc kept at load; needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE),
+ * confirm it is the VMA's device and inode, fstatfs it.  The kernel's word
+ * where mountinfo has none (internal mounts, mounts outside a chroot) or
+ * could not be checked.  Returns the magic with the block size (the huge
+ * page size on hugetlbfs) in *bsize, or 0 if it cannot be had.
+ */
+static unsigned long zs_map_file_fs(const struct zs_vma *v, uint64_t *bsize) {
+  int e = errno;
+  unsigned long magic = 0;
+  int fd = zs_vma_open_map_file(v->start, v->end, O_PATH);
+  struct stat st;
+  struct statfs sfs;
+  if (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_ino == v->ino &&
+      major(st.st_dev) == v->dev_major && minor(st.st_dev) == v->dev_minor &&
+      fstatfs(fd, &sfs) == 0) {
+    magic = (unsigned long)(uint32_t)sfs.f_type;
+    *bsize = (uint64_t)sfs.f_bsize;
+  }
+  if (fd >= 0)
+    syscall(SYS_close, fd);
+  errno = e;
+  return magic;
 }
 
 /* zs_set_kind - fill kind and page shift, choosing the shared or private
@@ -198,18 +298,46 @@ static bool zs_name_device(const struct zs_vma *v, dev_t *rdev) {
   return true;
 }
 
+/* zs_shmem_name_flags - ZS_MAP_SYSV / ZS_MAP_ANON for a file on the
+ * kernel's internal shmem mount, by the name the kernel gives it there
+ * ("/SYSV<key>", "/dev/zero (deleted)", "[anon_shmem:...]"; memfds are
+ * "/memfd:..." and can take neither). */
+static uint8_t zs_shmem_name_flags(const char *n) {
+  if (zs_starts(n, "/SYSV"))
+    return ZS_MAP_SYSV;
+  if (strcmp(n, "/dev/zero (deleted)") == 0 || zs_starts(n, "[anon_shmem:"))
+    return ZS_MAP_ANON;
+  return 0;
+}
+
+/* zs_hugetlb_name_flags - the same for a file on an internal hugetlbfs
+ * mount ("/SYSV<key>", "/anon_hugepage (deleted)", "/memfd:..."). Only
+ * called once the device is known to be an internal mount: a file on a
+ * user's hugetlbfs mount could carry any of these names. */
+static uint8_t zs_hugetlb_name_flags(const char *n) {
+  if (zs_starts(n, "/SYSV"))
+    return ZS_MAP_SYSV;
+  if (strcmp(n, "/anon_hugepage (deleted)") == 0)
+    return ZS_MAP_ANON;
+  return 0;
+}
+
 /*
  * See classify.h.  The kernel's facts, in order: the guest_memfd name; a
- * huge kernel page size; no inode (anonymous private memory: heap, stack,
- * [anon:...], private /dev/zero before 6.x; other [names] are the kernel's
- * special mappings: OTHER); the internal shmem device
- * (shared anon, memfd, SysV, shared /dev/zero); the filesystem of the
- * device (mountinfo + statfs), where a device node is OTHER except the
- * private /dev/zero of newer kernels (ANON_PRIVATE).  Internal hugetlb mounts are not in mountinfo: on
- * the maps path (page size unknown) only names that only hugetlb gives
- * there are accepted, with the default huge page size.  Everything else is
- * UNKNOWN.  Always fills start, end, offset, dev, ino, prot, fdslot (-1),
- * kind, flags, page_shift.
+ * huge kernel page size; the internal shmem device (shared anon, memfd,
+ * SysV, shared /dev/zero) - before any inode test: SysV segments have the
+ * shmid as inode, and the first segment of an IPC namespace has 0; no
+ * device and no inode (anonymous private memory: heap, stack,
+ * [anon:...]; other [names] are the kernel's special mappings: OTHER);
+ * the filesystem of the device (mountinfo + statfs, or failing that the
+ * file itself through map_files + fstatfs), where a device node is OTHER
+ * except the private /dev/zero of newer kernels (ANON_PRIVATE).  Internal
+ * hugetlb mounts are not in mountinfo: where the file cannot be asked, the
+ * maps path (page size unknown) accepts the internal mount of the default
+ * huge page size, recognised by its device (learned from an empty
+ * MFD_HUGETLB memfd), never by a name alone.  Everything else is UNKNOWN.
+ * Always fills start, end, offset, dev, ino, prot, fdslot (-1), kind,
+ * flags, page_shift.
  */
 void zs_classify_vma(const struct zs_vma *v, struct zs_map *m) {
   bool shared = (v->flags & ZS_VMA_SHARED) != 0;
@@ -236,20 +364,28 @@ void zs_classify_vma(const struct zs_vma *v, struct zs_map *m) {
     return;
   }
   if (huge_ps) {
-    /* Only hugetlb VMAs have a kernel page size above the base one. */
+    /* Only hugetlb VMAs have a kernel page size above the base one.  The
+     * kernel's names mean something only on an internal mount (the
+     * default size's learned device, or a device no mountinfo lists). */
     m->flags |= ZS_MAP_HUGETLB;
-    if (v->ino == 0 || strcmp(v->name, "/anon_hugepage (deleted)") == 0)
-      m->flags |= ZS_MAP_ANON;
-    if (zs_starts(v->name, "/SYSV"))
-      m->flags |= ZS_MAP_SYSV;
+    uint8_t nf = zs_hugetlb_name_flags(v->name);
+    uint32_t hdev = nf ? zs_hugetlb_internal_dev() : 0;
+    if (nf && ((hdev && dev == hdev) || zs_vma_fs_type(v->dev_major, v->dev_minor, NULL) == 0))
+      m->flags |= nf;
     zs_set_kind(m, shared, ZAPSHIM_KIND_HUGETLB_SHARED, ZAPSHIM_KIND_HUGETLB_PRIVATE,
                 zs_log2(v->page_size));
     return;
   }
-  if (v->ino == 0) {
+  uint32_t shm_dev = zs_shm_dev();
+  if (shm_dev && dev == shm_dev) {
+    m->flags |= zs_shmem_name_flags(v->name);
+    zs_set_kind(m, shared, ZAPSHIM_KIND_SHMEM_SHARED, ZAPSHIM_KIND_SHMEM_PRIVATE, base);
+    return;
+  }
+  if (v->ino == 0 && dev == 0) {
     /* No file: anonymous memory, or one of the kernel's special mappings
      * ([vdso], [vvar], [uprobes], [sigpage]...), which are not.  A shared
-     * VMA always has a shmem file, so a shared one without an inode is not
+     * VMA always has a shmem file, so a shared one without a file is not
      * something we can name. */
     if (shared)
       return;
@@ -263,32 +399,48 @@ void zs_classify_vma(const struct zs_vma *v, struct zs_map *m) {
     }
     return;
   }
-  uint32_t shm_dev = zs_shm_dev();
-  if (shm_dev && dev == shm_dev) {
-    if (zs_starts(v->name, "/SYSV"))
-      m->flags |= ZS_MAP_SYSV;
-    else if (strcmp(v->name, "/dev/zero (deleted)") == 0 || zs_starts(v->name, "[anon_shmem:"))
-      m->flags |= ZS_MAP_ANON;
-    zs_set_kind(m, shared, ZAPSHIM_KIND_SHMEM_SHARED, ZAPSHIM_KIND_SHMEM_PRIVATE, base);
-    return;
-  }
 
   uint64_t bsize = 0;
   unsigned long magic = zs_vma_fs_type(v->dev_major, v->dev_minor, &bsize);
+  bool internal = magic == 0;
+  if (magic == 0 || magic == ZS_FS_UNVERIFIED) {
+    /* mountinfo has no word (internal mount, a mount outside a chroot) or
+     * one that could not be checked: ask the file itself. */
+    uint64_t fbsize = 0;
+    unsigned long fmagic = zs_map_file_fs(v, &fbsize);
+    if (fmagic) {
+      magic = fmagic;
+      bsize = fbsize;
+    }
+  }
   if (magic == 0) {
-    /* An internal mount.  With a known (base) page size it is not hugetlb
-     * and nothing else is certain. */
+    /* An internal mount the file could not be asked about.  With a known
+     * (base) page size it is not hugetlb and nothing else is certain;
+     * else only the default size's internal hugetlb device is accepted. */
     if (v->page_size || zs_default_huge_size() == 0)
       return;
-    bool anon = strcmp(v->name, "/anon_hugepage (deleted)") == 0;
-    bool sysv = zs_starts(v->name, "/SYSV");
-    if (anon || sysv || zs_starts(v->name, "/memfd:")) {
-      m->flags |= ZS_MAP_HUGETLB | (anon ? ZS_MAP_ANON : 0) | (sysv ? ZS_MAP_SYSV : 0);
-      zs_set_kind(m, shared, ZAPSHIM_KIND_HUGETLB_SHARED, ZAPSHIM_KIND_HUGETLB_PRIVATE,
-                  zs_log2(zs_default_huge_size()));
-    }
+    uint32_t hdev = zs_hugetlb_internal_dev();
+    if (!hdev || dev != hdev)
+      return;
+    m->flags |= ZS_MAP_HUGETLB | zs_hugetlb_name_flags(v->name);
+    zs_set_kind(m, shared, ZAPSHIM_KIND_HUGETLB_SHARED, ZAPSHIM_KIND_HUGETLB_PRIVATE,
+                zs_log2(zs_default_huge_size()));
     return;
   }
+  if (internal && magic == TMPFS_MAGIC) {
+    /* The kernel's own shmem files, while the shm device is unknown. */
+    m->flags |= zs_shmem_name_flags(v->name);
+    zs_set_kind(m, shared, ZAPSHIM_KIND_SHMEM_SHARED, ZAPSHIM_KIND_SHMEM_PRIVATE, base);
+    return;
+  }
+  if (internal && magic == HUGETLBFS_MAGIC && bsize) {
+    m->flags |= ZS_MAP_HUGETLB | zs_hugetlb_name_flags(v->name);
+    zs_set_kind(m, shared, ZAPSHIM_KIND_HUGETLB_SHARED, ZAPSHIM_KIND_HUGETLB_PRIVATE,
+                zs_log2(bsize));
+    return;
+  }
+  if (v->ino == 0)
+    return; /* a file without an inode number outside the kernel's own mounts */
   dev_t rdev;
   if (zs_name_device(v, &rdev)) {
     /* Private /dev/zero keeps its file in the VMA on newer kernels (older
@@ -317,7 +469,7 @@ void zs_classify_vma(const struct zs_vma *v, struct zs_map *m) {
     m->flags |= ZS_MAP_HUGETLB;
     zs_set_kind(m, shared, ZAPSHIM_KIND_HUGETLB_SHARED, ZAPSHIM_KIND_HUGETLB_PRIVATE,
                 zs_log2(ps));
-  } else if (magic == ANON_INODE_FS_MAGIC) {
+  } else if (magic == ANON_INODE_FS_MAGIC || magic == ZS_GUEST_MEMFD_MAGIC) {
     m->kind = ZAPSHIM_KIND_OTHER;
   } else {
     zs_set_kind(m, shared, ZAPSHIM_KIND_FILE_SHARED, ZAPSHIM_KIND_FILE_PRIVATE, base);

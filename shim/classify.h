@@ -36,7 +36,10 @@ int zs_classify_mmap(int mmap_flags, int fd, struct zs_map *m);
 
 /*
  * zs_classify_vma - the kind of a VMA from the kernel's view alone: shared
- * flag, page size, device (the shmem device, mountinfo), name.  Fills
+ * flag, page size, device (the shmem device, the internal hugetlb device,
+ * mountinfo), and where mountinfo has no checked word the file itself
+ * (map_files + fstatfs, identity-checked); names only add SYSV/ANON flags
+ * on the kernel's own mounts.  Inode 0 is not "no file" (SysV shmid 0).  Fills
  * m->start, end, offset, dev, ino, kind, flags, page_shift, prot; fdslot -1.
  * Never guesses: what it cannot confirm is ZAPSHIM_KIND_UNKNOWN.
  */

@@ -20,7 +20,9 @@
 #include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "classify.h"
@@ -331,16 +333,65 @@ Test(classify, map_hugetlb_and_hugetlb_memfd) {
   shmdt(p);
 }
 
+/* map_files_usable - true if /proc/self/map_files of the VMA at p opens
+ * (CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE). */
+static bool map_files_usable(void *p, size_t len) {
+  int fd = zs_vma_open_map_file((uintptr_t)p, (uintptr_t)p + len, O_PATH);
+  if (fd < 0)
+    return false;
+  close(fd);
+  return true;
+}
+
+/* drop_map_files_caps - take CAP_SYS_ADMIN and CAP_CHECKPOINT_RESTORE out
+ * of this process's effective set (a fork child), so map_files cannot be
+ * opened.  Returns 0 or -1. */
+static int drop_map_files_caps(void) {
+  struct {
+    uint32_t version;
+    int pid;
+  } hdr = {0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0};
+  struct {
+    uint32_t effective, permitted, inheritable;
+  } data[2];
+  if (syscall(SYS_capget, &hdr, data) != 0)
+    return -1;
+  data[0].effective &= ~(1u << 21);      /* CAP_SYS_ADMIN */
+  data[1].effective &= ~(1u << (40 - 32)); /* CAP_CHECKPOINT_RESTORE */
+  return (int)syscall(SYS_capset, &hdr, data);
+}
+
 /* Without a known default huge page size the maps path cannot size an
- * internal hugetlb mapping: UNKNOWN, never a guess. */
+ * internal hugetlb mapping from names: UNKNOWN, never a guess.  Where the
+ * file itself can be asked (map_files: fstatfs says hugetlbfs, 2 MiB) that
+ * is the kernel's word, not a guess. */
 Test(classify, maps_path_without_default_huge_size) {
   need_huge();
   void *p = map(2 * MiB, RW, MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB, -1);
   (void)zs_default_huge_size(); /* read once (on first use); then what the state holds counts */
   zs_state.default_huge_size = 0;
-  struct want w = {ZAPSHIM_KIND_HUGETLB_SHARED, -1, -1, 0, SH | AN | HU, 21,
-                   ZAPSHIM_KIND_UNKNOWN};
+  int maps_kind = map_files_usable(p, 2 * MiB) ? -1 : ZAPSHIM_KIND_UNKNOWN;
+  struct want w = {ZAPSHIM_KIND_HUGETLB_SHARED, -1, -1, 0, SH | AN | HU, 21, maps_kind};
   expect(p, 2 * MiB, RW, &w);
+  /* and with map_files closed to the process: the names alone decide nothing */
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    if (drop_map_files_caps() != 0 || map_files_usable(p, 2 * MiB))
+      _exit(77);
+    zs_state.caps.procmap_query = false;
+    struct zs_vma v;
+    struct zs_map m;
+    if (zs_vma_query((uintptr_t)p, &v) != 0)
+      _exit(2);
+    zs_classify_vma(&v, &m);
+    _exit(m.kind == ZAPSHIM_KIND_UNKNOWN ? 0 : 1);
+  }
+  int st = 0;
+  waitpid(pid, &st, 0);
+  cr_assert(WIFEXITED(st) && (WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == 77),
+            "maps path without map_files and without a default huge size: status %#x "
+            "(1: a kind was guessed)", st);
   munmap(p, 2 * MiB);
 }
 
