@@ -390,8 +390,8 @@ static void print_table(const struct zt_probe_env *env, const struct zt_row *row
   else
     printf("Named tmpfs/hugetlbfs files (still linked in a directory: anyone may open them) "
            "keep their data\non DONTNEED, like persistent files, and a private view of one is "
-           "never punched;\nZAPSHIM_NAMED_FILES=zap (zapshim --named-files=zap) zaps them like "
-           "memfd.\n");
+           "never punched;\nZAPSHIM_NAMED_FILES=zap (zapshim --named-files=zap) zaps their shared "
+           "mappings like memfd.\n");
   printf("A translated DONTNEED frees shared memory for every process that maps it (a fork "
          "child,\na vhost-user backend): the point for guest RAM, a loss for a program that "
          "relied on the\nkernel keeping it.  Scope zapshim with ZAPSHIM_RESTRICT_EXE and "
