@@ -42,10 +42,29 @@ enum zs_action zs_policy_decide(int kind, unsigned facts, int advice, const stru
   case ZS_ACT_DONTNEED_PUNCH:
     return named ? ZS_ACT_ASKED : act;
   case ZS_ACT_REMOVE: /* shared: a named file gets the program's own call only */
-    return named && !named_files_zap ? ZS_ACT_ASKED : act;
+    if (named && !named_files_zap)
+      return ZS_ACT_ASKED;
+    return advice == MADV_DONTNEED && (facts & ZS_FACT_READONLY) ? ZS_ACT_ASKED : act;
   default:
     return act;
   }
+}
+
+/* zs_policy_why - see policy.h. */
+const char *zs_policy_why(int kind, unsigned facts, int advice, const struct zs_caps *caps,
+                          bool named_files_zap) {
+  enum zs_action plain = zs_policy_action(kind, advice, caps);
+  if (plain == ZS_ACT_ASKED ||
+      zs_policy_decide(kind, facts, advice, caps, named_files_zap) != ZS_ACT_ASKED)
+    return NULL;
+  if (facts & ZS_FACT_NAMED)
+    return "the file is still linked (anyone may open it by name): left as asked, its data kept"
+           " (ZAPSHIM_NAMED_FILES=zap frees shared named files)";
+  if (plain == ZS_ACT_HUGE_PUNCH)
+    return "private huge pages left as asked: this kernel frees them only by punching the file,"
+           " which may have other users (another mapping, a fork child)";
+  return "read-only mapping of shared memory: left as asked, memory not freed (map it"
+         " writable to let DONTNEED free it)";
 }
 
 /* zs_policy_beyond_call - see policy.h. */

@@ -56,6 +56,8 @@ enum zs_action zs_policy_action(int kind, int advice, const struct zs_caps *caps
                                   * mapped elsewhere (another mapping of it in
                                   * this process, or a fork child): a punch
                                   * would destroy their data */
+#define ZS_FACT_READONLY 0x04 /* the mapping is not writable (the kernel's
+                               * protection, mprotect included) */
 
 /*
  * zs_policy_decide - the action for a piece of this kind with these facts
@@ -66,11 +68,22 @@ enum zs_action zs_policy_action(int kind, int advice, const struct zs_caps *caps
  * asked).  Through a private mapping a named file is never punched, opt-in
  * or not (the program's own call: the kernel's answer).  A private hugetlb
  * view that only a punch could free (kernels before 5.18) is punched only
- * if the file is neither named nor ZS_FACT_OTHER_USERS; else left as asked.  Without facts this is
+ * if the file is neither named nor ZS_FACT_OTHER_USERS; else left as asked.
+ * A read-only view of shared memory is left as asked on MADV_DONTNEED: the
+ * program cannot write that memory, so its DONTNEED can only mean "drop my
+ * view"; freeing it could lose another process's data.  Without facts this is
  * zs_policy_action.
  */
 enum zs_action zs_policy_decide(int kind, unsigned facts, int advice, const struct zs_caps *caps,
                                 bool named_files_zap);
+
+/*
+ * zs_policy_why - why zs_policy_decide leaves as asked what the plain
+ * table (zs_policy_action) would translate, for the log; NULL if it does
+ * not.  Same arguments as zs_policy_decide.
+ */
+const char *zs_policy_why(int kind, unsigned facts, int advice, const struct zs_caps *caps,
+                          bool named_files_zap);
 
 /*
  * zs_policy_beyond_call - true if carrying out act does more than, or other

@@ -18,8 +18,11 @@
 #define _GNU_SOURCE
 #include "zap.h"
 #include "classify.h"
+#include "exec.h"
 #include "fdkeep.h"
 #include "log.h"
+#include "plan.h"
+#include "report.h"
 #include "policy.h"
 #include "registry.h"
 #include "state.h"
@@ -38,13 +41,6 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
-#ifndef FALLOC_FL_KEEP_SIZE
-#define FALLOC_FL_KEEP_SIZE 0x01
-#endif
-#ifndef FALLOC_FL_PUNCH_HOLE
-#define FALLOC_FL_PUNCH_HOLE 0x02
-#endif
-
 /* One piece of the range: [start, end) inside one mapping described by m. */
 struct piece {
   uintptr_t start, end;
@@ -61,10 +57,6 @@ struct zap_ctx {
   bool use_registry;
 };
 
-static const char *advice_name(int advice) {
-  return advice == MADV_REMOVE ? "MADV_REMOVE" : "MADV_DONTNEED";
-}
-
 static uintptr_t round_down(uintptr_t a, size_t size) { return a & ~(uintptr_t)(size - 1); }
 static uintptr_t round_up(uintptr_t a, size_t size) { return round_down(a + size - 1, size); }
 static uintptr_t min_addr(uintptr_t a, uintptr_t b) { return a < b ? a : b; }
@@ -74,55 +66,17 @@ static size_t piece_page_size(const struct piece *p) {
   return (size_t)1 << p->m.page_shift;
 }
 
-/* file_offset_of - the file offset that address a of the piece maps. */
-static uint64_t file_offset_of(const struct piece *p, uintptr_t a) {
-  return p->m.offset + (a - p->m.start);
+/* report_of - the log's view of the piece. */
+static struct zs_report report_of(const struct zap_ctx *z, const struct piece *p) {
+  return (struct zs_report){.advice = z->advice, .start = p->start, .end = p->end,
+                            .kind = p->m.kind, .from_registry = p->from_registry};
 }
 
-/* log_piece - one line for a translated piece: range, advice asked, kind,
- * call made, result. */
-static void log_piece(const struct zap_ctx *z, const struct piece *p, const char *call, int err) {
-  if (!zs_log_enabled())
-    return;
-  struct zs_line l;
-  zs_line_start(&l, "madvise ");
-  zs_line_hex(&l, p->start);
-  zs_line_str(&l, "-");
-  zs_line_hex(&l, p->end);
-  zs_line_str(&l, " ");
-  zs_line_str(&l, advice_name(z->advice));
-  zs_line_str(&l, " kind=");
-  zs_line_str(&l, zapshim_kind_name(p->m.kind));
-  zs_line_str(&l, p->from_registry ? " (registry)" : " (kernel)");
-  zs_line_str(&l, " -> ");
-  zs_line_str(&l, call);
-  zs_line_str(&l, err ? " failed" : " ok");
-  zs_line_errno(&l, err);
-  zs_line_emit(&l);
-}
-
-/* log_incomplete - the warning for a zap that could not be made whole. */
-static void log_incomplete(const struct piece *p, uintptr_t a, uintptr_t b, const char *why) {
-  zs_stats_add(p->m.kind, ZS_STAT_WARNINGS, 1);
-  if (!zs_log_enabled())
-    return;
-  struct zs_line l;
-  zs_line_start(&l, "warning: zap not whole at ");
-  zs_line_hex(&l, a);
-  zs_line_str(&l, "-");
-  zs_line_hex(&l, b);
-  zs_line_str(&l, " kind=");
-  zs_line_str(&l, zapshim_kind_name(p->m.kind));
-  zs_line_str(&l, ": ");
-  zs_line_str(&l, why);
-  zs_line_emit(&l);
-}
-
-/* madvise_range - the real madvise over [a, b). Returns 0 or errno. */
-static int madvise_range(uintptr_t a, uintptr_t b, int advice) {
-  if (a >= b)
-    return 0;
-  return zs_sys_madvise((void *)a, b - a, advice) == 0 ? 0 : errno;
+/* log_incomplete - a zap of the piece not made whole over [a, b), and why. */
+static void log_incomplete(const struct zap_ctx *z, const struct piece *p, uintptr_t a,
+                           uintptr_t b, const char *why) {
+  struct zs_report r = report_of(z, p);
+  zs_report_incomplete(&r, a, b, why);
 }
 
 /* log_unavailable - once per process: the kernel could not be asked what
@@ -154,11 +108,12 @@ static long file_links(const struct piece *p, const struct zs_vma *v) {
   int fd = zs_fdkeep_fd(p->m.fdslot, p->m.dev, p->m.ino);
   if (fd >= 0 && fstat(fd, &st) == 0)
     return (long)st.st_nlink;
-  char path[ZS_MAP_FILES_PATH_MAX];
-  zs_vma_map_files_path(v->start, v->end, path);
-  if (stat(path, &st) != 0 || (uint64_t)st.st_ino != v->ino)
+  fd = zs_vma_open_map_file(v->start, v->end, O_PATH | O_CLOEXEC);
+  if (fd < 0)
     return -1;
-  return (long)st.st_nlink;
+  long links = fstat(fd, &st) == 0 && (uint64_t)st.st_ino == v->ino ? (long)st.st_nlink : -1;
+  zs_sys_close(fd);
+  return links;
 }
 
 /* is_named - true if the kernel's VMA v of a tmpfs or hugetlbfs kind maps a
@@ -184,6 +139,15 @@ static bool is_named(const struct piece *p, const struct zs_vma *v) {
   if (starts_with(n, "/memfd:") || starts_with(n, "/anon_hugepage") || starts_with(n, "/SYSV"))
     return false;
   return file_links(p, v) > 0; /* unreadable: the kernel's name says unlinked */
+}
+
+/* kernel_facts - what the kernel's VMA v says of the piece beyond its
+ * kind: named, and not writable. */
+static unsigned kernel_facts(const struct piece *p, const struct zs_vma *v) {
+  unsigned f = is_named(p, v) ? ZS_FACT_NAMED : 0;
+  if (!(v->flags & ZS_VMA_WRITE))
+    f |= ZS_FACT_READONLY;
+  return f;
 }
 
 /* kernel_piece - describe [a, limit) from the kernel's view: a mapped piece
@@ -215,7 +179,7 @@ static void kernel_piece(uintptr_t a, uintptr_t limit, struct piece *p) {
   zs_classify_vma(&v, &p->m);
   p->end = min_addr(v.end, limit);
   p->confirmed = true;
-  p->facts = is_named(p, &v) ? ZS_FACT_NAMED : 0;
+  p->facts = kernel_facts(p, &v);
 }
 
 /* next_piece - the piece of [a, end) that starts at a. */
@@ -251,7 +215,7 @@ static bool same_object(const struct piece *p, const struct zs_vma *v) {
   }
   uint64_t voff = v->offset + (p->start - v->start);
   return v->ino == p->m.ino && zs_dev_pack(v->dev_major, v->dev_minor) == p->m.dev &&
-         voff == file_offset_of(p, p->start);
+         voff == p->m.offset + (p->start - p->m.start);
 }
 
 /* confirm_piece - check a registry piece against the kernel before doing
@@ -268,7 +232,7 @@ static bool confirm_piece(struct piece *p) {
                           ((v.flags & ZS_VMA_WRITE) ? PROT_WRITE : 0) |
                           ((v.flags & ZS_VMA_EXEC) ? PROT_EXEC : 0)); /* mprotect is not seen */
     p->confirmed = true;
-    p->facts = is_named(p, &v) ? ZS_FACT_NAMED : 0;
+    p->facts = kernel_facts(p, &v);
     return true;
   }
   uintptr_t limit = p->end;
@@ -299,173 +263,6 @@ static unsigned other_users(const struct piece *p) {
   return e == ENOENT ? 0 : ZS_FACT_OTHER_USERS;
 }
 
-/* zero_edge - zero [a, b), covered parts of huge pages the zap cannot
- * free, so no stale data is left behind. A private huge page that is not
- * resident is already gone and is not touched (touching would allocate). */
-static void zero_edge(const struct piece *p, uintptr_t a, uintptr_t b) {
-  size_t hs = piece_page_size(p);
-  if (a >= b)
-    return;
-  if (!(p->m.prot & PROT_WRITE)) {
-    log_incomplete(p, a, b, "partial huge page left as is: the mapping is not writable");
-    return;
-  }
-  for (uintptr_t x = a; x < b; x = round_down(x, hs) + hs) {
-    uintptr_t y = min_addr(b, round_down(x, hs) + hs);
-    unsigned char vec = 1;
-    if (!(p->m.flags & ZS_MAP_SHARED))
-      (void)mincore((void *)round_down(x, hs), zs_state.page_size, &vec);
-    if (vec & 1)
-      memset((void *)x, 0, y - x);
-  }
-  log_incomplete(p, a, b, "partial huge page zeroed, not freed");
-}
-
-/* open_backing - a fresh read-write descriptor of the file behind the
- * piece, through /proc/self/map_files (the mapping still holds the file
- * even when every descriptor of it is gone), confirmed to be the file the
- * piece maps (dev, ino). Returns the descriptor or -1. */
-static int open_backing(const struct piece *p) {
-  struct zs_vma v;
-  if (zs_vma_query(p->start, &v) != 0 || v.start > p->start || v.ino != p->m.ino ||
-      zs_dev_pack(v.dev_major, v.dev_minor) != p->m.dev)
-    return -1;
-  char path[ZS_MAP_FILES_PATH_MAX];
-  zs_vma_map_files_path(v.start, v.end, path);
-  int fd = open(path, O_RDWR | O_CLOEXEC);
-  if (fd < 0)
-    return -1;
-  struct stat st;
-  if (fstat(fd, &st) != 0 || (uint64_t)st.st_ino != p->m.ino ||
-      zs_dev_pack(major(st.st_dev), minor(st.st_dev)) != p->m.dev) {
-    zs_sys_close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-/* punch_fd - a descriptor to punch the file behind the piece with, *own
- * set if the caller must close it. The kept descriptor (a duplicate of the
- * program's own) serves if it still names the file and was opened for
- * writing; a fresh one from /proc/self/map_files only where the program
- * could write the file itself (its descriptor was writable, or the memory
- * is its own MAP_HUGETLB mapping): the shim never gains a right the program
- * did not have. Returns the descriptor or -1. */
-static int punch_fd(const struct piece *p, int *own) {
-  *own = -1;
-  int fd = zs_fdkeep_fd(p->m.fdslot, p->m.dev, p->m.ino);
-  if (fd >= 0) {
-    int fl = fcntl(fd, F_GETFL);
-    return fl >= 0 && (fl & O_ACCMODE) != O_RDONLY ? fd : -1;
-  }
-  if (!(p->m.flags & (ZS_MAP_FD_WRITABLE | ZS_MAP_ANON)))
-    return -1;
-  return *own = open_backing(p);
-}
-
-/* punch - fallocate(PUNCH_HOLE) of the file range behind [a, b) through
- * punch_fd's descriptor. Returns 0 or errno (EBADF if no descriptor the
- * program could write through can be had). */
-static int punch(const struct piece *p, uintptr_t a, uintptr_t b) {
-  if (a >= b)
-    return 0;
-  if (p->m.ino == 0)
-    return EBADF;
-  int own, fd = punch_fd(p, &own);
-  if (fd < 0)
-    return EBADF;
-  int r = zs_sys_fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                           (off_t)file_offset_of(p, a), (off_t)(b - a));
-  int e = r == 0 ? 0 : errno;
-  if (own >= 0)
-    zs_sys_close(own);
-  return e;
-}
-
-/* fall_back - the translated call failed with err: do the program's own
- * call instead, log why, and return that call's result. */
-static int fall_back(const struct zap_ctx *z, const struct piece *p, const char *call, int err) {
-  zs_stats_add(p->m.kind, ZS_STAT_FALLBACKS, 1);
-  log_piece(z, p, call, err);
-  log_incomplete(p, p->start, p->end, "translated call failed; did the program's own call instead");
-  return madvise_range(p->start, p->end, z->advice);
-}
-
-/* zap_remove - MADV_REMOVE on a shared piece. On hugetlb, a DONTNEED with
- * an unaligned start gets the kernel's own answer (EINVAL), and kernels
- * whose punch skips partial huge pages get those zeroed here. */
-static int zap_remove(const struct zap_ctx *z, const struct piece *p) {
-  uintptr_t a = p->start, b = p->end;
-  bool huge = (p->m.flags & ZS_MAP_HUGETLB) || p->m.page_shift > 12;
-  if (huge) {
-    size_t hs = piece_page_size(p);
-    if (z->advice == MADV_DONTNEED && (a & (hs - 1)))
-      return madvise_range(a, b, z->advice);
-    if (!zs_state.caps.hugetlb_punch_partial) {
-      uintptr_t fa = round_up(a, hs), fb = round_down(b, hs);
-      if (fa >= fb) {
-        zero_edge(p, a, b);
-        log_piece(z, p, "zero(partial huge page)", 0);
-        return 0;
-      }
-      int e = madvise_range(fa, fb, MADV_REMOVE);
-      if (e)
-        return fall_back(z, p, "MADV_REMOVE", e);
-      zero_edge(p, a, fa);
-      zero_edge(p, fb, b);
-      log_piece(z, p, "MADV_REMOVE", 0);
-      return 0;
-    }
-    if ((a | b) & (hs - 1))
-      log_incomplete(p, a, b, "range ends inside a huge page: its covered part is zeroed, not freed");
-  }
-  int e = madvise_range(a, b, MADV_REMOVE);
-  if (e && z->advice == MADV_REMOVE)
-    return e; /* the program's own call: the kernel's answer stands */
-  if (e)
-    return fall_back(z, p, "MADV_REMOVE", e);
-  log_piece(z, p, "MADV_REMOVE", 0);
-  return 0;
-}
-
-/* zap_huge_private - private hugetlb: whole huge pages by DONTNEED (5.18+)
- * or by punching the file through the kept descriptor; partial edges are
- * zeroed. A DONTNEED with an unaligned start gets the kernel's answer. */
-static int zap_huge_private(const struct zap_ctx *z, const struct piece *p, enum zs_action act) {
-  size_t hs = piece_page_size(p);
-  uintptr_t a = p->start, b = p->end;
-  if (z->advice == MADV_DONTNEED && (a & (hs - 1)))
-    return madvise_range(a, b, z->advice);
-  uintptr_t fa = round_up(a, hs), fb = round_down(b, hs);
-  const char *call = act == ZS_ACT_HUGE_PUNCH ? "PUNCH_HOLE" : "MADV_DONTNEED";
-  if (fa < fb) {
-    int e = act == ZS_ACT_HUGE_PUNCH ? punch(p, fa, fb) : madvise_range(fa, fb, MADV_DONTNEED);
-    if (e)
-      return fall_back(z, p, call, e);
-  } else {
-    fa = fb = b;
-  }
-  zero_edge(p, a, fa < b ? fa : b);
-  if (fb > fa)
-    zero_edge(p, fb, b);
-  log_piece(z, p, call, 0);
-  return 0;
-}
-
-/* zap_dontneed_punch - private shmem with MADV_REMOVE: free the backing
- * file range, then drop the private copies, so the mapping reads holes.
- * If the file cannot be punched (no writable descriptor, a sealed memfd)
- * nothing has been done yet: the program's own call gives the kernel's
- * answer, so success always means zapped. */
-static int zap_dontneed_punch(const struct zap_ctx *z, const struct piece *p) {
-  int e = punch(p, p->start, p->end);
-  if (e)
-    return fall_back(z, p, e == EBADF ? "PUNCH_HOLE (no writable descriptor)" : "PUNCH_HOLE", e);
-  e = madvise_range(p->start, p->end, MADV_DONTNEED);
-  log_piece(z, p, "PUNCH_HOLE+MADV_DONTNEED", e);
-  return e;
-}
-
 /* decide - the policy's action for the piece as now known. */
 static enum zs_action decide(const struct zap_ctx *z, const struct piece *p) {
   return zs_policy_decide(p->m.kind, p->facts, z->advice, &zs_state.caps,
@@ -484,7 +281,7 @@ static bool aligned(const struct piece *p) {
  * Returns false if the kernel shows a hole there. */
 static bool reconfirm(const struct zap_ctx *z, struct piece *p, enum zs_action *act) {
   if (!confirm_piece(p)) {
-    log_incomplete(p, p->start, p->end, "registry disagreed with the kernel; used the kernel's view");
+    log_incomplete(z, p, p->start, p->end, "registry disagreed with the kernel; used the kernel's view");
     if (p->hole)
       return false;
   }
@@ -519,27 +316,6 @@ static void note_named(const struct piece *p) {
   zs_line_emit(&l);
 }
 
-/* run_action - the calls of one action on a piece. Returns 0 or errno. */
-static int run_action(const struct zap_ctx *z, const struct piece *p, enum zs_action act) {
-  switch (act) {
-  case ZS_ACT_ASKED:
-    return madvise_range(p->start, p->end, z->advice);
-  case ZS_ACT_DONTNEED: {
-    int e = madvise_range(p->start, p->end, MADV_DONTNEED);
-    log_piece(z, p, "MADV_DONTNEED", e);
-    return e;
-  }
-  case ZS_ACT_REMOVE:
-    return zap_remove(z, p);
-  case ZS_ACT_HUGE_DONTNEED:
-  case ZS_ACT_HUGE_PUNCH:
-    return zap_huge_private(z, p, act);
-  case ZS_ACT_DONTNEED_PUNCH:
-    return zap_dontneed_punch(z, p);
-  }
-  return madvise_range(p->start, p->end, z->advice);
-}
-
 /* verify_piece - ZAPSHIM_VERIFY: check the whole pages of a translated
  * piece are gone (partial huge pages are zeroed, not freed: not checked). */
 static void verify_piece(const struct piece *p) {
@@ -548,6 +324,20 @@ static void verify_piece(const struct piece *p) {
                               zapshim_kind_name(p->m.kind));
   if (left > 0)
     zs_stats_add(p->m.kind, ZS_STAT_WARNINGS, 1);
+}
+
+/* run_plan - plan the action on the piece and carry it out here.
+ * Returns 0 or errno. */
+static int run_plan(const struct zap_ctx *z, const struct piece *p, enum zs_action act) {
+  struct zs_piece_view v = {
+      .start = p->start, .end = p->end,
+      .file_offset = p->m.offset + (p->start - p->m.start),
+      .page_shift = p->m.page_shift,
+      .hugetlb = (p->m.flags & ZS_MAP_HUGETLB) || p->m.page_shift > 12};
+  struct zs_plan plan;
+  zs_plan_make(&v, act, z->advice, &zs_state.caps, &plan);
+  struct zs_report r = report_of(z, p);
+  return zs_exec_self(&plan, &p->m, &r);
 }
 
 /* zap_piece - carry out the policy on one mapped piece: anything beyond
@@ -561,23 +351,15 @@ static int zap_piece(const struct zap_ctx *z, struct piece *p) {
   if (act == ZS_ACT_HUGE_PUNCH && p->confirmed) {
     p->facts |= other_users(p);
     act = decide(z, p);
-    if (act == ZS_ACT_ASKED)
-      log_incomplete(p, p->start, p->end, "private huge pages left as asked: this kernel frees them"
-                     " only by punching the file, which is named or may have other users");
   }
-  if ((p->facts & ZS_FACT_NAMED) && act == ZS_ACT_ASKED && z->advice == MADV_DONTNEED &&
-      (p->m.flags & ZS_MAP_SHARED))
+  const char *why = zs_policy_why(p->m.kind, p->facts, z->advice, &zs_state.caps,
+                                  zs_state.cfg.named_files_zap);
+  if (why && (p->facts & ZS_FACT_NAMED) && (p->m.flags & ZS_MAP_SHARED))
     note_named(p);
-  if (act == ZS_ACT_REMOVE && z->advice == MADV_DONTNEED && !(p->m.prot & PROT_WRITE)) {
-    /* A read-only view of shared memory: the program cannot write that
-     * memory, so its DONTNEED only drops its own view; freeing the memory
-     * could lose another process's data. */
-    log_incomplete(p, p->start, p->end, "read-only mapping of shared memory: left as asked,"
-                   " memory not freed (map it writable to let DONTNEED free it)");
-    act = ZS_ACT_ASKED;
-  }
+  else if (why)
+    log_incomplete(z, p, p->start, p->end, why);
   zs_stats_add(p->m.kind, ZS_STAT_SEEN, 1);
-  int e = run_action(z, p, act);
+  int e = run_plan(z, p, act);
   if (e && p->from_registry && !p->confirmed) {
     /* The program's own call failed on the registry's word: if the
      * registry was stale (a mapping changed behind the shim), redo the
@@ -664,7 +446,7 @@ int zs_zap(void *addr, size_t len, int advice, bool use_registry) {
     int r = zs_sys_madvise(addr, len, advice);
     if (r == 0 && p.from_registry)
       remember(&p.m, zs_registry_generation());
-    if (r == 0 || p.confirmed) {
+    if (r == 0 || !p.from_registry || p.confirmed) {
       zs_stats_add(p.m.kind, ZS_STAT_SEEN, 1);
       return r;
     }
