@@ -131,10 +131,8 @@ static void keep_fd_for_anon_huge(struct zs_map *m) {
   struct zs_vma v;
   if (zs_vma_query(m->start, &v) != 0 || v.start != m->start || !v.ino)
     return;
-  char path[ZS_MAP_FILES_PATH_MAX];
-  zs_vma_map_files_path(v.start, v.end, path);
   uint32_t dev = zs_dev_pack(v.dev_major, v.dev_minor);
-  int slot = zs_fdkeep_open_path(path, dev, v.ino);
+  int slot = zs_fdkeep_open_map_file(v.start, v.end, dev, v.ino);
   if (slot >= 0) {
     m->fdslot = slot;
     m->dev = dev;
