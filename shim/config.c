@@ -20,6 +20,9 @@ static const char *const known_vars[] = {
   "ZAPSHIM_STATS",
   "ZAPSHIM_RESTRICT_EXE",
   "ZAPSHIM_NAMED_FILES",
+#ifdef ZAPSHIM_FAULT_INJECTION
+  "ZAPSHIM_FAULT_REGISTRY", /* test builds: registry node allocation fails */
+#endif
 };
 #define N_KNOWN (sizeof known_vars / sizeof known_vars[0])
 

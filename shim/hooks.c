@@ -170,8 +170,12 @@ void *zs_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
     m.fdslot = slot;
     record_mapping(&m, (uintptr_t)p, len);
   } else {
-    if (p != MAP_FAILED) /* unknown kind: drop stale entries, leave it to the kernel */
+    /* Unknown kind: drop stale entries, leave it to the kernel. A failed
+     * MAP_FIXED may have unmapped the old range already: unknown too. */
+    if (p != MAP_FAILED)
       zs_registry_remove((uintptr_t)p, page_round_up((uintptr_t)p + len, zs_state.page_size));
+    else if (flags & MAP_FIXED)
+      zs_registry_remove((uintptr_t)addr, page_round_up((uintptr_t)addr + len, zs_state.page_size));
     zs_fdkeep_unref(slot);
   }
   unlock();
@@ -334,11 +338,17 @@ int zs_madvise(void *addr, size_t len, int advice) {
 
 /* record_shm - the registry after shmat attached at p: the kernel's view
  * of the new VMA (shmem or hugetlb, flagged SysV). Holds the write lock. */
-static void record_shm(uintptr_t p) {
+static void record_shm(int id, uintptr_t p) {
   struct zs_vma v;
   struct zs_map m;
-  if (zs_vma_query(p, &v) != 0 || v.start != p)
+  if (zs_vma_query(p, &v) != 0 || v.start != p) {
+    /* The kernel cannot say: whatever the registry had there (SHM_REMAP)
+     * is gone, and the segment stays unknown. */
+    struct shmid_ds ds;
+    if (shmctl(id, IPC_STAT, &ds) == 0)
+      zs_registry_remove(p, page_round_up(p + ds.shm_segsz, zs_state.page_size));
     return;
+  }
   zs_registry_remove(v.start, v.end);
   zs_classify_vma(&v, &m);
   if (m.kind == ZAPSHIM_KIND_UNKNOWN)
@@ -355,7 +365,7 @@ void *zs_shmat(int id, const void *addr, int flags) {
   void *p = zs_sys_shmat(id, addr, flags);
   int saved = errno;
   if (p != (void *)-1)
-    record_shm((uintptr_t)p);
+    record_shm(id, (uintptr_t)p);
   unlock();
   zs_leave();
   errno = saved;
