@@ -494,3 +494,53 @@ int zs_classify_learn_shm_dev(void) {
   syscall(SYS_close, fd);
   return rc;
 }
+
+/* read_default_huge_size - Hugepagesize from /proc/meminfo in bytes, 0 if
+ * the kernel has no huge pages. Reads into a stack buffer, no stdio. */
+static size_t read_default_huge_size(void) {
+  char buf[8192];
+  int fd = zs_vma_proc_open("meminfo", O_RDONLY); /* the /proc kept from load */
+  if (fd < 0)
+    return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  syscall(SYS_close, fd);
+  if (n <= 0)
+    return 0;
+  buf[n] = 0;
+  const char *p = strstr(buf, "Hugepagesize:");
+  if (!p)
+    return 0;
+  p += strlen("Hugepagesize:");
+  while (*p == ' ')
+    p++;
+  size_t kb = 0;
+  while (*p >= '0' && *p <= '9')
+    kb = kb * 10 + (size_t)(*p++ - '0');
+  return kb * 1024;
+}
+
+/* zs_default_huge_size - see classify.h. Threads that race on the first use
+ * each read /proc/meminfo and store the same value. */
+size_t zs_default_huge_size(void) {
+  static atomic_bool known;
+  if (!atomic_load_explicit(&known, memory_order_acquire)) {
+    if (!zs_state.default_huge_size)
+      zs_state.default_huge_size = read_default_huge_size();
+    atomic_store_explicit(&known, true, memory_order_release);
+  }
+  return zs_state.default_huge_size;
+}
+
+/* zs_shm_dev - see classify.h. Until it is known, every caller tries (racing
+ * first callers create one memfd each and store the same device); after a
+ * failure nobody tries again. */
+uint32_t zs_shm_dev(void) {
+  static atomic_bool failed;
+  uint32_t dev = zs_state.shm_dev;
+  if (!dev && !atomic_load_explicit(&failed, memory_order_relaxed)) {
+    if (zs_classify_learn_shm_dev() != 0)
+      atomic_store_explicit(&failed, true, memory_order_relaxed);
+    dev = zs_state.shm_dev;
+  }
+  return dev;
+}

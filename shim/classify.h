@@ -9,17 +9,56 @@
 #ifndef ZS_CLASSIFY_H
 #define ZS_CLASSIFY_H
 
-#include "registry.h"
+#include "map.h"
 #include "vma.h"
 
 #ifndef TMPFS_MAGIC
 #define TMPFS_MAGIC 0x01021994
+/*
+ * zs_default_huge_size - the default huge page size in bytes, read from
+ * /proc/meminfo on first use (not at load: process start stays cheap);
+ * 0 if the kernel has no huge pages.
+ */
+size_t zs_default_huge_size(void);
+
+/*
+ * zs_shm_dev - the device of the kernel's internal shmem mount (memfd,
+ * SysV, shared anonymous memory), learned on first use; 0 if unknown.
+ */
+uint32_t zs_shm_dev(void);
+
 #endif
 #ifndef HUGETLBFS_MAGIC
 #define HUGETLBFS_MAGIC 0x958458f6
+/*
+ * zs_default_huge_size - the default huge page size in bytes, read from
+ * /proc/meminfo on first use (not at load: process start stays cheap);
+ * 0 if the kernel has no huge pages.
+ */
+size_t zs_default_huge_size(void);
+
+/*
+ * zs_shm_dev - the device of the kernel's internal shmem mount (memfd,
+ * SysV, shared anonymous memory), learned on first use; 0 if unknown.
+ */
+uint32_t zs_shm_dev(void);
+
 #endif
 #ifndef ANON_INODE_FS_MAGIC
 #define ANON_INODE_FS_MAGIC 0x09041934
+/*
+ * zs_default_huge_size - the default huge page size in bytes, read from
+ * /proc/meminfo on first use (not at load: process start stays cheap);
+ * 0 if the kernel has no huge pages.
+ */
+size_t zs_default_huge_size(void);
+
+/*
+ * zs_shm_dev - the device of the kernel's internal shmem mount (memfd,
+ * SysV, shared anonymous memory), learned on first use; 0 if unknown.
+ */
+uint32_t zs_shm_dev(void);
+
 #endif
 
 /* The name KVM gives guest_memfd inodes, as /proc shows it. */
@@ -51,5 +90,18 @@ void zs_classify_vma(const struct zs_vma *v, struct zs_map *m);
  * Called at init. Returns 0 or errno.
  */
 int zs_classify_learn_shm_dev(void);
+
+/*
+ * zs_default_huge_size - the default huge page size in bytes, read from
+ * /proc/meminfo on first use (not at load: process start stays cheap);
+ * 0 if the kernel has no huge pages.
+ */
+size_t zs_default_huge_size(void);
+
+/*
+ * zs_shm_dev - the device of the kernel's internal shmem mount (memfd,
+ * SysV, shared anonymous memory), learned on first use; 0 if unknown.
+ */
+uint32_t zs_shm_dev(void);
 
 #endif

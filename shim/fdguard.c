@@ -23,18 +23,8 @@
 
 #define ZS_FDGUARD_MAX 72 /* kept descriptors (at most 64 fit), the log, /proc */
 
-/* Lowest descriptor number the shim ever held, and the owning process. */
-static _Atomic int lowest_fd = INT_MAX;
+/* The process whose descriptor table holds the shim's descriptors. */
 static _Atomic int owner_pid;
-
-/* zs_fdguard_note - see fdguard.h. */
-void zs_fdguard_note(int fd) {
-  int cur = atomic_load_explicit(&lowest_fd, memory_order_relaxed);
-  while (fd >= 0 && fd < cur &&
-         !atomic_compare_exchange_weak_explicit(&lowest_fd, &cur, fd, memory_order_relaxed,
-                                                memory_order_relaxed))
-    ;
-}
 
 /* zs_fdguard_set_owner - see fdguard.h. */
 void zs_fdguard_set_owner(void) {
@@ -44,7 +34,7 @@ void zs_fdguard_set_owner(void) {
 /* may_be_ours - cheap test: fd is at or above the lowest shim number and
  * this is the owning process. */
 static bool may_be_ours(int fd) {
-  if (fd < atomic_load_explicit(&lowest_fd, memory_order_relaxed))
+  if (fd < zs_sys_lowest_fd())
     return false;
   return zs_ready() && (int)syscall(SYS_getpid) == atomic_load_explicit(&owner_pid, memory_order_relaxed);
 }
@@ -72,7 +62,7 @@ static void move_away(int fd) {
     int hi = zs_sys_dup_high(fd);
     zs_state.log_fd = hi >= 0 ? hi : -1;
     if (hi >= 0)
-      zs_fdguard_note(hi);
+      zs_sys_note_fd(hi);
   }
 }
 

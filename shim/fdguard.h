@@ -23,11 +23,6 @@
 #ifndef ZS_FDGUARD_H
 #define ZS_FDGUARD_H
 
-/* zs_fdguard_note - record that the shim holds descriptor fd (cheap
- * filter for the wrappers: numbers below the lowest one are never the
- * shim's). */
-void zs_fdguard_note(int fd);
-
 /* zs_fdguard_set_owner - the process whose descriptor table holds the
  * shim's descriptors (at init, and in a fork child). */
 void zs_fdguard_set_owner(void);

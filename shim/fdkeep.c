@@ -14,8 +14,7 @@
  * the program's now).  Every public function leaves errno as it found it.
  */
 #include "fdkeep.h"
-#include "registry.h"
-#include "fdguard.h"
+#include "map.h"
 #include "sys.h"
 #include "vma.h"
 
@@ -78,7 +77,7 @@ static int ref_existing(uint32_t dev, uint64_t ino) {
  */
 static int adopt(int hfd, uint32_t dev, uint64_t ino) {
   int extra = -1, s;
-  zs_fdguard_note(hfd);
+  zs_sys_note_fd(hfd);
   pthread_mutex_lock(&zs_table_lock);
   s = find_locked(dev, ino);
   if (s >= 0) {
@@ -268,7 +267,7 @@ int zs_fdkeep_relocate(int fd) {
     int hi = zs_sys_dup_high(fd);
     zs_table[s].fd = hi >= 0 ? hi : -1;
     if (hi >= 0)
-      zs_fdguard_note(hi);
+      zs_sys_note_fd(hi);
     r = hi >= 0 ? 1 : hi;
     break;
   }

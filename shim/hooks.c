@@ -320,7 +320,7 @@ int zs_madvise(void *addr, size_t len, int advice) {
     return fork_advice(addr, len, advice);
   if (advice != MADV_DONTNEED && advice != MADV_REMOVE)
     return zs_sys_madvise(addr, len, advice);
-  if (!zs_init())
+  if (!zs_ready())
     return zs_sys_madvise(addr, len, advice);
   int r;
   if (zs_zap_cached(addr, len, advice, &r))

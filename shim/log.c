@@ -7,7 +7,6 @@
  */
 #define _GNU_SOURCE
 #include "log.h"
-#include "fdguard.h"
 #include "state.h"
 #include "sys.h"
 
@@ -234,7 +233,7 @@ int zs_log_open(const char *dest) {
     atomic_store_explicit(&g_log_own, true, memory_order_release);
   }
   zs_state.log_fd = fd;
-  zs_fdguard_note(fd);
+  zs_sys_note_fd(fd);
   return 0;
 }
 

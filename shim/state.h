@@ -61,36 +61,18 @@ struct zs_state {
    * private mapping not marked MADV_DONTFORK may be shared with another
    * process, so its file is never punched for it. */
   _Atomic bool has_forked;
+  /* The lowest descriptor number the shim ever held (INT_MAX: none): the
+   * wrappers' cheap filter, numbers below it are never the shim's. See
+   * zs_sys_note_fd(). */
+  _Atomic int lowest_fd;
 };
 
 extern struct zs_state zs_state;
 
-/*
- * zs_init - bring the shim up once: resolve the real functions, read the
- * configuration, detect the kernel, open the log.  Safe to call from any
- * wrapper at any time; a call made while init runs (from dlsym's calloc,
- * or another thread) returns at once and that wrapper passes through.
- * Returns true if the shim is ready to apply its policy.
- */
-bool zs_init(void);
-
-/* zs_ready - true once zs_init() finished and the shim is active. */
+/* zs_ready - true once zs_init() (init.h) finished and the shim is active. */
 static inline bool zs_ready(void) {
   return atomic_load_explicit(&zs_state.phase, memory_order_acquire) == ZS_READY;
 }
-
-/*
- * zs_default_huge_size - the default huge page size in bytes, read from
- * /proc/meminfo on first use (not at load: process start stays cheap);
- * 0 if the kernel has no huge pages.
- */
-size_t zs_default_huge_size(void);
-
-/*
- * zs_shm_dev - the device of the kernel's internal shmem mount (memfd,
- * SysV, shared anonymous memory), learned on first use; 0 if unknown.
- */
-uint32_t zs_shm_dev(void);
 
 /*
  * zs_enter - true if this call may use the shim's locks and tables: the

@@ -12,6 +12,7 @@
 #include "state.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/ipc.h>
@@ -111,5 +112,22 @@ int zs_sys_dup_high(int fd) {
   if (floor < 0)
     return -EMFILE;
   int hi = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, floor);
-  return hi < 0 ? -errno : hi;
+  if (hi < 0)
+    return -errno;
+  zs_sys_note_fd(hi);
+  return hi;
+}
+
+/* zs_sys_note_fd - see sys.h. Lock-free: a compare-exchange loop. */
+void zs_sys_note_fd(int fd) {
+  int cur = atomic_load_explicit(&zs_state.lowest_fd, memory_order_relaxed);
+  while (fd >= 0 && fd < cur &&
+         !atomic_compare_exchange_weak_explicit(&zs_state.lowest_fd, &cur, fd,
+                                                memory_order_relaxed, memory_order_relaxed))
+    ;
+}
+
+/* zs_sys_lowest_fd - see sys.h. */
+int zs_sys_lowest_fd(void) {
+  return atomic_load_explicit(&zs_state.lowest_fd, memory_order_relaxed);
 }

@@ -39,6 +39,16 @@ int zs_sys_fd_floor(void);
  */
 int zs_sys_dup_high(int fd);
 
+/*
+ * zs_sys_note_fd - record that the shim holds descriptor fd (lowers
+ * zs_state.lowest_fd). zs_sys_dup_high notes what it returns itself.
+ */
+void zs_sys_note_fd(int fd);
+
+/* zs_sys_lowest_fd - the lowest descriptor number the shim ever held, or
+ * INT_MAX if none. */
+int zs_sys_lowest_fd(void);
+
 /* zs_sys_storage - anonymous private read-write memory for the shim itself. */
 void *zs_sys_storage(size_t len);
 

@@ -37,7 +37,6 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "fdguard.h"
 #include "state.h"
 #include "sys.h"
 
@@ -144,7 +143,7 @@ int zs_vma_init(void) {
     return -hi; /* no high number to spare: the path is used */
   atomic_store_explicit(&g_proc_dev, (uint64_t)st.st_dev, memory_order_relaxed);
   atomic_store_explicit(&g_proc_ino, (uint64_t)st.st_ino, memory_order_relaxed);
-  zs_fdguard_note(hi);
+  zs_sys_note_fd(hi);
   int none = -1;
   if (!atomic_compare_exchange_strong_explicit(&g_proc_fd, &none, hi, memory_order_acq_rel,
                                                memory_order_relaxed))
@@ -177,7 +176,7 @@ int zs_vma_proc_relocate(int fd) {
   }
   if (hi < 0)
     return hi;
-  zs_fdguard_note(hi);
+  zs_sys_note_fd(hi);
   return 1;
 }
 
@@ -521,7 +520,7 @@ static int zs_maps_fd(int bad_fd) {
     }
     uint64_t odev = atomic_load_explicit(&g_maps_dev, memory_order_relaxed);
     uint64_t oino = atomic_load_explicit(&g_maps_ino, memory_order_relaxed);
-    zs_fdguard_note(nfd);
+    zs_sys_note_fd(nfd);
     if (atomic_compare_exchange_strong_explicit(&g_maps, &cur, zs_slot(pid, nfd),
                                                 memory_order_acq_rel, memory_order_acquire)) {
       atomic_store_explicit(&g_maps_dev, (uint64_t)st.st_dev, memory_order_relaxed);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "init.h"
 #include "classify.h"
 #include "kernel.h"
 #include "state.h"
@@ -76,9 +77,10 @@ static size_t meminfo_huge_size(void) {
   return kb * 1024;
 }
 
-/* zt_core_init - see tool.h.  An explicit kver wins over ZAPSHIM_KERNEL
- * (which the core's own init already read). */
+/* zt_core_init - see tool.h.  The core comes up as in a preloaded
+ * program (ZAPSHIM_* read); an explicit kver wins over ZAPSHIM_KERNEL. */
 void zt_core_init(unsigned kver) {
+  zs_init();
   zs_state.page_size = (size_t)sysconf(_SC_PAGESIZE);
   zs_state.default_huge_size = meminfo_huge_size();
   zs_classify_learn_shm_dev();

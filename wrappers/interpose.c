@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include "fdguard.h"
 #include "hooks.h"
+#include "init.h"
 
 #include <fcntl.h>
 #include <stdarg.h>
@@ -20,6 +21,12 @@
 #include <sys/shm.h>
 
 #define ZS_EXPORT __attribute__((visibility("default")))
+
+/* Bring the shim up when the library loads, before main(). Calls made
+ * before (other libraries' constructors) pass straight through. */
+__attribute__((constructor)) static void zs_load(void) {
+  zs_init();
+}
 
 #ifndef MREMAP_DONTUNMAP
 #define MREMAP_DONTUNMAP 4

@@ -20,6 +20,7 @@
  * every failing thread and exits 1.
  */
 #define _GNU_SOURCE
+#include "init.h"
 #include "hooks.h"
 #include "registry.h"
 
@@ -359,6 +360,10 @@ int main(int argc, char **argv) {
       fprintf(stderr, "usage: %s [-t THREADS] [-r ROUNDS] [-s SEED]\n", argv[0]);
       return 2;
     }
+  }
+  if (!zs_init()) {
+    fprintf(stderr, "zapstress: the core did not come up\n");
+    return 1;
   }
   if (threads == 0 || threads > 256 || rounds == 0) {
     fprintf(stderr, "zapstress: 1..256 threads and at least one round\n");

@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "init.h"
 #include "classify.h"
 #include "hooks.h"
 #include "sys.h"
@@ -43,7 +44,10 @@
 
 static size_t ps;
 
-static void setup(void) { ps = unit_setup_state(); }
+static void setup(void) {
+  cr_assert(zs_init(), "the core comes up (the hooks pass through until it does)");
+  ps = unit_setup_state();
+}
 
 TestSuite(sysv_ns, .init = setup);
 
