@@ -5,17 +5,25 @@
  * |----------------------------------|---------------------|--------------------------|
  * | anonymous private                | DONTNEED            | DONTNEED                 |
  * | shmem / hugetlb shared, gmem     | MADV_REMOVE         | MADV_REMOVE              |
- * | hugetlb private                  | DONTNEED (5.18+), else PUNCH_HOLE via kept fd |
- * | shmem private                    | DONTNEED            | DONTNEED + PUNCH_HOLE    |
+ * | hugetlb private                  | DONTNEED (5.18+); before, PUNCH_HOLE via the |
+ * |                                  | kept fd if the file is unnamed and has no    |
+ * |                                  | other user in sight, else as asked           |
+ * | shmem private                    | DONTNEED            | PUNCH_HOLE + DONTNEED, or |
+ * |                                  |                     | as asked if no punch      |
+ * | named tmpfs/hugetlbfs, shared    | as asked (opt-in:   | as asked                 |
+ * |                                  | MADV_REMOVE)        |                          |
+ * | named tmpfs/hugetlbfs, private   | as private shmem/hugetlb, never a punch        |
  * | persistent file, shared          | DONTNEED            | as asked (kernel punches)|
  * | persistent file, private         | DONTNEED            | DONTNEED                 |
  * | other, unknown                   | as asked            | as asked                 |
  *
+ * The facts beyond the kind (named, read-only, other users) come from the
+ * kernel's view at the moment of the zap; zs_policy_decide weighs them.
  * A read-only (or PROT_NONE) view of shared memory is not freed on
  * MADV_DONTNEED: the program cannot write that memory, so its DONTNEED can
  * only mean "drop my view"; freeing it could lose another process's data.
  * It is left as asked, and logged.
- *
+
  * Where the result differs from what the kernel alone would return (the
  * deliberate exceptions; test/diff lists the same):
  *  - MADV_REMOVE on private memory (anonymous, shmem, hugetlb, persistent
