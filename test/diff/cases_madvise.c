@@ -216,6 +216,12 @@ static const struct dcase madvise_cases[] = {
   M("REMOVE memfd mlocked", K_LOCKED_MEMFD, 0, 4 * P, RM, R_SAME, 0),
   M("DONTNEED memfd F_SEAL_WRITE", K_SEALED, 0, 4 * P, DN, R_SAME, 0),
   M("REMOVE memfd F_SEAL_WRITE", K_SEALED, 0, 4 * P, RM, R_SAME, 0),
+  /* issue 9 case 8: a REMOVE the shim cannot make whole (no descriptor the
+   * program could write the file with, a sealed file) is the kernel's own
+   * answer, EACCES, with nothing done: never 0 for a zap that did not happen. */
+  M("REMOVE private view, O_RDONLY descriptor", K_PRIV_ROFD, 0, 4 * P, RM, R_SAME, 0),
+  M("DONTNEED private view, O_RDONLY descriptor", K_PRIV_ROFD, 0, 4 * P, DN, R_SAME, 0),
+  M("REMOVE private view of a F_SEAL_WRITE memfd", K_PRIV_SEALED, 0, 4 * P, RM, R_SAME, 0),
   M("DONTNEED memfd F_SEAL_FUTURE_WRITE", K_FSEALED, 0, 4 * P, DN, R_SAME, 0),
   M("REMOVE memfd F_SEAL_FUTURE_WRITE", K_FSEALED, 0, 4 * P, RM, R_SAME, 0),
   M("DONTNEED anon hole in the middle", K_HOLE_ANON, 0, 4 * P, DN, R_SAME, 0),

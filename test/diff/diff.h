@@ -59,6 +59,8 @@ enum dkind {
   K_LOCKED_MEMFD,/* shared memfd, AB, mlocked */
   K_SEALED,      /* memfd CD sealed F_SEAL_WRITE, mapped shared PROT_READ */
   K_FSEALED,     /* shared memfd AB mapped writable, then F_SEAL_FUTURE_WRITE */
+  K_PRIV_ROFD,   /* private writable view of a memfd through an O_RDONLY descriptor: file CD, mapping AB */
+  K_PRIV_SEALED, /* private writable view of an F_SEAL_WRITE memfd: file CD, mapping AB */
   K_HOLE_ANON,   /* anonymous pages 0, 2, 3; page 1 unmapped */
   K_HOLE_MEMFD,  /* shared memfd pages 0, 2, 3; page 1 unmapped */
   K_TAIL_ANON,   /* 8 pages: 0-3 anonymous, 4-7 unmapped */

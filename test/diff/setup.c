@@ -179,6 +179,29 @@ void d_setup(enum dkind k, struct denv *e) {
     cr_assert(e->base != MAP_FAILED, "mmap sealed: %s", strerror(errno));
     e->len = LEN;
     break;
+  case K_PRIV_ROFD: { /* issue 9: the shim may punch only what the program could write */
+    char proc[64];
+    int w = zt_make_memfd(LEN, 0);
+    zt_pfill(w, 0, LEN, ZT_FILE_FILL);
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", w);
+    e->fd = open(proc, O_RDONLY | O_CLOEXEC);
+    cr_assert(e->fd >= 0, "reopen O_RDONLY: %s", strerror(errno));
+    close(w);
+    e->base = mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE, e->fd, 0);
+    cr_assert(e->base != MAP_FAILED, "set-up mmap: %s", strerror(errno));
+    e->len = LEN;
+    zt_fill(e->base, LEN, ZT_FILL);
+    break;
+  }
+  case K_PRIV_SEALED:
+    e->fd = sealed_memfd(LEN);
+    cr_assert(fcntl(e->fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW) == 0,
+              "F_SEAL_WRITE: %s", strerror(errno));
+    e->base = mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE, e->fd, 0);
+    cr_assert(e->base != MAP_FAILED, "mmap sealed private: %s", strerror(errno));
+    e->len = LEN;
+    zt_fill(e->base, LEN, ZT_FILL);
+    break;
   case K_FSEALED:
     e->fd = sealed_memfd(LEN);
     e->base = zt_map(LEN, MAP_SHARED, e->fd, 0);
