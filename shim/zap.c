@@ -30,6 +30,7 @@
 #include "sys.h"
 #include "verify.h"
 #include "vma.h"
+#include "walk.h"
 #include "zapshim.h"
 
 #include <errno.h>
@@ -40,16 +41,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-
-/* One piece of the range: [start, end) inside one mapping described by m. */
-struct piece {
-  uintptr_t start, end;
-  struct zs_map m;
-  bool from_registry;
-  bool confirmed; /* m is the kernel's view at this moment */
-  bool hole;      /* nothing is mapped in [start, end) */
-  unsigned facts; /* ZS_FACT_*, from the kernel (0 until confirmed) */
-};
 
 /* A zap in progress, for the log. */
 struct zap_ctx {
@@ -62,128 +53,30 @@ static uintptr_t round_up(uintptr_t a, size_t size) { return round_down(a + size
 static uintptr_t min_addr(uintptr_t a, uintptr_t b) { return a < b ? a : b; }
 
 /* piece_page_size - the page size of the piece's mapping. */
-static size_t piece_page_size(const struct piece *p) {
+static size_t piece_page_size(const struct zs_piece *p) {
   return (size_t)1 << p->m.page_shift;
 }
 
 /* report_of - the log's view of the piece. */
-static struct zs_report report_of(const struct zap_ctx *z, const struct piece *p) {
+static struct zs_report report_of(const struct zap_ctx *z, const struct zs_piece *p) {
   return (struct zs_report){.advice = z->advice, .start = p->start, .end = p->end,
                             .kind = p->m.kind, .from_registry = p->from_registry};
 }
 
 /* log_incomplete - a zap of the piece not made whole over [a, b), and why. */
-static void log_incomplete(const struct zap_ctx *z, const struct piece *p, uintptr_t a,
+static void log_incomplete(const struct zap_ctx *z, const struct zs_piece *p, uintptr_t a,
                            uintptr_t b, const char *why) {
   struct zs_report r = report_of(z, p);
   zs_report_incomplete(&r, a, b, why);
 }
 
-/* log_unavailable - once per process: the kernel could not be asked what
- * is mapped (no usable /proc), so zaps are done as the program asked. */
-static void log_unavailable(int err) {
-  static atomic_bool said;
-  if (atomic_exchange_explicit(&said, true, memory_order_relaxed) || !zs_log_enabled())
-    return;
-  struct zs_line l;
-  zs_line_start(&l, "warning: the kernel cannot be asked what is mapped (/proc unusable:");
-  zs_line_errno(&l, err);
-  zs_line_str(&l, "); zaps it cannot confirm are done as the program asked, memory may stay");
-  zs_line_emit(&l);
-}
-
-static bool ends_with(const char *s, const char *suffix) {
-  size_t n = strlen(s), k = strlen(suffix);
-  return n >= k && memcmp(s + n - k, suffix, k) == 0;
-}
-
-static bool starts_with(const char *s, const char *prefix) {
-  return strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
-/* file_links - st_nlink of the file behind the piece, through the kept
- * descriptor or /proc/self/map_files; -1 if neither can be had. */
-static long file_links(const struct piece *p, const struct zs_vma *v) {
-  struct stat st;
-  int fd = zs_fdkeep_fd(p->m.fdslot, p->m.dev, p->m.ino);
-  if (fd >= 0 && fstat(fd, &st) == 0)
-    return (long)st.st_nlink;
-  fd = zs_vma_open_map_file(v->start, v->end, O_PATH | O_CLOEXEC);
-  if (fd < 0)
-    return -1;
-  long links = fstat(fd, &st) == 0 && (uint64_t)st.st_ino == v->ino ? (long)st.st_nlink : -1;
-  zs_sys_close(fd);
-  return links;
-}
-
-/* is_named - true if the kernel's VMA v of a tmpfs or hugetlbfs kind maps a
- * file still linked in a directory: its name is a path without
- * " (deleted)", or (a file unlinked and linked again) its link count is
- * above 0.  The kernel's own files (memfd, SysV, shared anonymous,
- * MAP_HUGETLB) are never named. */
-static bool is_named(const struct piece *p, const struct zs_vma *v) {
-  switch (p->m.kind) {
-  case ZAPSHIM_KIND_SHMEM_SHARED:
-  case ZAPSHIM_KIND_SHMEM_PRIVATE:
-  case ZAPSHIM_KIND_HUGETLB_SHARED:
-  case ZAPSHIM_KIND_HUGETLB_PRIVATE:
-    break;
-  default:
-    return false;
-  }
-  const char *n = v->name;
-  if (n[0] != '/' || (p->m.flags & (ZS_MAP_ANON | ZS_MAP_SYSV)) || p->m.dev == zs_shm_dev())
-    return false;
-  if (!ends_with(n, " (deleted)"))
-    return true;
-  if (starts_with(n, "/memfd:") || starts_with(n, "/anon_hugepage") || starts_with(n, "/SYSV"))
-    return false;
-  return file_links(p, v) > 0; /* unreadable: the kernel's name says unlinked */
-}
-
-/* kernel_facts - what the kernel's VMA v says of the piece beyond its
- * kind: named, and not writable. */
-static unsigned kernel_facts(const struct piece *p, const struct zs_vma *v) {
-  unsigned f = is_named(p, v) ? ZS_FACT_NAMED : 0;
-  if (!(v->flags & ZS_VMA_WRITE))
-    f |= ZS_FACT_READONLY;
-  return f;
-}
-
-/* kernel_piece - describe [a, limit) from the kernel's view: a mapped piece
- * up to the VMA's end (confirmed, with its facts), a hole up to the next
- * VMA, or, if the kernel cannot be asked, an unknown piece (as asked). */
-static void kernel_piece(uintptr_t a, uintptr_t limit, struct piece *p) {
-  struct zs_vma v;
-  int e = zs_vma_query(a, &v);
-  memset(p, 0, sizeof *p);
-  p->start = a;
-  p->m.fdslot = -1;
-  p->m.page_shift = 12;
-  if (e == ENOENT || (e == 0 && v.start >= limit)) {
-    p->end = limit;
-    p->hole = true;
-    return;
-  }
-  if (e != 0) { /* the kernel could not be asked: do only what was asked */
-    log_unavailable(e);
-    p->end = limit;
-    p->m.kind = ZAPSHIM_KIND_UNKNOWN;
-    return;
-  }
-  if (v.start > a) {
-    p->end = v.start;
-    p->hole = true;
-    return;
-  }
-  zs_classify_vma(&v, &p->m);
-  p->end = min_addr(v.end, limit);
-  p->confirmed = true;
-  p->facts = kernel_facts(p, &v);
+/* kernel_piece - [a, limit) from this process's kernel view (walk.h). */
+static void kernel_piece(uintptr_t a, uintptr_t limit, struct zs_piece *p) {
+  zs_walk_kernel_piece(zs_proc_self(), a, limit, p, NULL);
 }
 
 /* next_piece - the piece of [a, end) that starts at a. */
-static void next_piece(const struct zap_ctx *z, uintptr_t a, uintptr_t end, struct piece *p) {
+static void next_piece(const struct zap_ctx *z, uintptr_t a, uintptr_t end, struct zs_piece *p) {
   uintptr_t limit = end;
   if (z->use_registry) {
     struct zs_map m;
@@ -202,96 +95,23 @@ static void next_piece(const struct zap_ctx *z, uintptr_t a, uintptr_t end, stru
   kernel_piece(a, limit, p);
 }
 
-/* same_object - true if the kernel's VMA maps the same memory at p->start
- * as the registry entry says. */
-static bool same_object(const struct piece *p, const struct zs_vma *v) {
-  bool shared = (v->flags & ZS_VMA_SHARED) != 0;
-  if (shared != ((p->m.flags & ZS_MAP_SHARED) != 0))
-    return false;
-  if (p->m.ino == 0) {
-    struct zs_map k;
-    zs_classify_vma(v, &k);
-    return k.kind == p->m.kind;
-  }
-  uint64_t voff = v->offset + (p->start - v->start);
-  return v->ino == p->m.ino && zs_dev_pack(v->dev_major, v->dev_minor) == p->m.dev &&
-         voff == p->m.offset + (p->start - p->m.start);
-}
-
-/* confirm_piece - check a registry piece against the kernel before doing
- * more than the program asked. On agreement the piece is confirmed and
- * takes the kernel's protection and facts; on disagreement it takes the
- * kernel's view (and may become a hole, or unknown if the kernel cannot be
- * asked). Returns true if the registry was right. */
-static bool confirm_piece(struct piece *p) {
-  struct zs_vma v;
-  int e = zs_vma_query(p->start, &v);
-  if (e == 0 && v.start <= p->start && same_object(p, &v)) {
-    p->end = min_addr(p->end, v.end);
-    p->m.prot = (uint8_t)(((v.flags & ZS_VMA_READ) ? PROT_READ : 0) |
-                          ((v.flags & ZS_VMA_WRITE) ? PROT_WRITE : 0) |
-                          ((v.flags & ZS_VMA_EXEC) ? PROT_EXEC : 0)); /* mprotect is not seen */
-    p->confirmed = true;
-    p->facts = kernel_facts(p, &v);
-    return true;
-  }
-  uintptr_t limit = p->end;
-  kernel_piece(p->start, limit, p);
-  return false;
-}
-
-/* other_users - ZS_FACT_OTHER_USERS if the file behind a confirmed private
- * piece may be mapped by someone else: the process has forked and the
- * range is not MADV_DONTFORK, another VMA of this process maps the file,
- * or the kernel cannot be asked. Scans the process's mappings: only for
- * punches on kernels without hugetlb MADV_DONTNEED. */
-static unsigned other_users(const struct piece *p) {
-  if (atomic_load_explicit(&zs_state.has_forked, memory_order_relaxed) &&
-      !(p->m.flags & ZS_MAP_DONTFORK))
-    return ZS_FACT_OTHER_USERS;
-  struct zs_vma v;
-  uintptr_t a = 0;
-  int e;
-  while ((e = zs_vma_query(a, &v)) == 0) {
-    bool own = v.start <= p->start && p->start < v.end;
-    if (!own && v.ino == p->m.ino && zs_dev_pack(v.dev_major, v.dev_minor) == p->m.dev)
-      return ZS_FACT_OTHER_USERS;
-    if (v.end <= a)
-      break;
-    a = v.end;
-  }
-  return e == ENOENT ? 0 : ZS_FACT_OTHER_USERS;
-}
-
-/* decide - the policy's action for the piece as now known. */
-static enum zs_action decide(const struct zap_ctx *z, const struct piece *p) {
-  return zs_policy_decide(p->m.kind, p->facts, z->advice, &zs_state.caps,
-                          zs_state.cfg.named_files_zap);
-}
-
-/* aligned - true if the piece starts and ends on its mapping's pages. */
-static bool aligned(const struct piece *p) {
-  size_t ps = piece_page_size(p);
-  return ((p->start | p->end) & (ps - 1)) == 0;
-}
-
 /* reconfirm - ask the kernel whether the registry's view of piece p holds.
  * If not, p takes the kernel's view (from_registry false) and the log says
  * so. *act is chosen again either way (the kernel's facts may change it).
  * Returns false if the kernel shows a hole there. */
-static bool reconfirm(const struct zap_ctx *z, struct piece *p, enum zs_action *act) {
-  if (!confirm_piece(p)) {
+static bool reconfirm(const struct zap_ctx *z, struct zs_piece *p, enum zs_action *act) {
+  if (!zs_walk_confirm(zs_proc_self(), p)) {
     log_incomplete(z, p, p->start, p->end, "registry disagreed with the kernel; used the kernel's view");
     if (p->hole)
       return false;
   }
-  *act = decide(z, p);
+  *act = zs_walk_decide(p, z->advice);
   return true;
 }
 
 /* note_named - once per file (of the first 32 met): a named file was left
  * as asked; the log says how to opt in. */
-static void note_named(const struct piece *p) {
+static void note_named(const struct zs_piece *p) {
   static _Atomic uint64_t seen[32];
   uint64_t key = p->m.ino ^ ((uint64_t)p->m.dev << 40) ^ 1;
   for (unsigned i = 0; i < 32; i++) {
@@ -318,7 +138,7 @@ static void note_named(const struct piece *p) {
 
 /* verify_piece - ZAPSHIM_VERIFY: check the whole pages of a translated
  * piece are gone (partial huge pages are zeroed, not freed: not checked). */
-static void verify_piece(const struct piece *p) {
+static void verify_piece(const struct zs_piece *p) {
   size_t ps = piece_page_size(p);
   long left = zs_verify_range(round_up(p->start, ps), round_down(p->end, ps),
                               zapshim_kind_name(p->m.kind));
@@ -328,7 +148,7 @@ static void verify_piece(const struct piece *p) {
 
 /* run_plan - plan the action on the piece and carry it out here.
  * Returns 0 or errno. */
-static int run_plan(const struct zap_ctx *z, const struct piece *p, enum zs_action act) {
+static int run_plan(const struct zap_ctx *z, const struct zs_piece *p, enum zs_action act) {
   struct zs_piece_view v = {
       .start = p->start, .end = p->end,
       .file_offset = p->m.offset + (p->start - p->m.start),
@@ -343,14 +163,14 @@ static int run_plan(const struct zap_ctx *z, const struct piece *p, enum zs_acti
 /* zap_piece - carry out the policy on one mapped piece: anything beyond
  * the program's own call only after the kernel confirmed the piece at
  * this moment. Returns 0 or the errno the kernel gave for it. */
-static int zap_piece(const struct zap_ctx *z, struct piece *p) {
-  enum zs_action act = decide(z, p);
-  if (!p->confirmed && zs_policy_beyond_call(act, z->advice, aligned(p)) &&
+static int zap_piece(const struct zap_ctx *z, struct zs_piece *p) {
+  enum zs_action act = zs_walk_decide(p, z->advice);
+  if (!p->confirmed && zs_policy_beyond_call(act, z->advice, zs_walk_aligned(p)) &&
       !reconfirm(z, p, &act))
     return ENOMEM;
   if (act == ZS_ACT_HUGE_PUNCH && p->confirmed) {
-    p->facts |= other_users(p);
-    act = decide(z, p);
+    p->facts |= zs_walk_other_users(zs_proc_self(), p);
+    act = zs_walk_decide(p, z->advice);
   }
   const char *why = zs_policy_why(p->m.kind, p->facts, z->advice, &zs_state.caps,
                                   zs_state.cfg.named_files_zap);
@@ -438,9 +258,10 @@ int zs_zap(void *addr, size_t len, int advice, bool use_registry) {
     return zs_sys_madvise(addr, len, advice);
   struct zap_ctx z = {.advice = advice, .use_registry = use_registry};
   uintptr_t end = start + rlen;
-  struct piece p;
+  struct zs_piece p;
   next_piece(&z, start, end, &p);
-  if (p.end == end && !p.hole && !(p.facts & ZS_FACT_NAMED) && decide(&z, &p) == ZS_ACT_ASKED) {
+  if (p.end == end && !p.hole && !(p.facts & ZS_FACT_NAMED) &&
+      zs_walk_decide(&p, advice) == ZS_ACT_ASKED) {
     /* The fast path: one mapping, the program's own call. If it fails on
      * the registry's word, the piece loop below checks with the kernel. */
     int r = zs_sys_madvise(addr, len, advice);
