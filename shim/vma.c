@@ -228,11 +228,13 @@ static int zs_open_ro(const char *rel) {
   return zs_vma_proc_open(rel, O_RDONLY);
 }
 
-/* zs_read - read(2), retried on EINTR; bytes, 0 at end, or -1. */
-static ssize_t zs_read(int fd, char *buf, size_t len) {
+/* zs_pread - pread(2) at off, retried on EINTR; bytes, 0 at end, or -1.
+ * Reading at an explicit offset lets one descriptor of a maps file be read
+ * again from the start without lseek (the seq_file restarts at 0). */
+static ssize_t zs_pread(int fd, char *buf, size_t len, uint64_t off) {
   ssize_t n;
   do
-    n = (ssize_t)syscall(SYS_read, fd, buf, len);
+    n = (ssize_t)syscall(SYS_pread64, fd, buf, len, (off_t)off);
   while (n < 0 && errno == EINTR);
   return n;
 }
@@ -248,6 +250,7 @@ static void zs_close_keep_errno(int fd) {
 
 struct zs_lines {
   int fd;
+  uint64_t off; /* file offset of the next read */
   size_t pos, len;
   char buf[ZS_CHUNK];
 };
@@ -264,9 +267,10 @@ static int zs_lines_next(struct zs_lines *r, char *line, size_t cap, size_t *len
   *trunc = false;
   for (;;) {
     if (r->pos == r->len) {
-      ssize_t k = zs_read(r->fd, r->buf, sizeof r->buf);
+      ssize_t k = zs_pread(r->fd, r->buf, sizeof r->buf, r->off);
       if (k < 0)
         return -1;
+      r->off += (uint64_t)k;
       if (k == 0) {
         if (!any)
           return 0;
@@ -396,22 +400,23 @@ static bool zs_parse_maps_line(const char *line, struct zs_vma *out) {
 }
 
 /*
- * zs_vma_query_maps - the VMA covering or next above addr, from a fresh
- * read of /proc/self/maps.  [vsyscall] is skipped: it is not a VMA of the
- * process (PROCMAP_QUERY does not see it either).  Returns 0, ENOENT (the
- * whole file was read), ZS_VMA_UNAVAILABLE if it cannot be opened, the
+ * zs_maps_parse - the VMA covering or next above addr, from a read of the
+ * maps file fd from its start (pread: fd may be kept and read again).
+ * [vsyscall] is skipped: it is not a VMA of the process (PROCMAP_QUERY
+ * does not see it either).  Returns 0, ENOENT (the whole file was read and
+ * it had lines), ESRCH (an empty file: the process has no memory any more
+ * - it exited, or it ran execve and fd still names its old memory), the
  * errno of read (never ENOENT), or EIO for a line that does not parse.
  */
-static int zs_vma_query_maps(uintptr_t addr, struct zs_vma *out) {
+static int zs_maps_parse(int fd, uintptr_t addr, struct zs_vma *out) {
   struct zs_lines r;
   char line[ZS_MAPS_LINE];
   size_t len;
-  bool trunc;
+  bool trunc, any = false;
   int rc = ENOENT;
 
-  r.fd = zs_open_ro("self/maps");
-  if (r.fd < 0)
-    return ZS_VMA_UNAVAILABLE;
+  r.fd = fd;
+  r.off = 0;
   r.pos = r.len = 0;
   for (;;) {
     int k = zs_lines_next(&r, line, sizeof line, &len, &trunc);
@@ -419,8 +424,12 @@ static int zs_vma_query_maps(uintptr_t addr, struct zs_vma *out) {
       rc = errno == ENOENT || errno == 0 ? EIO : errno;
       break;
     }
-    if (k == 0)
+    if (k == 0) {
+      if (!any)
+        rc = ESRCH;
       break;
+    }
+    any = true;
     /* Cheap skip: lines are sorted, only the end address matters here. */
     const char *p = line;
     uint64_t start, end;
@@ -439,7 +448,20 @@ static int zs_vma_query_maps(uintptr_t addr, struct zs_vma *out) {
     rc = 0;
     break;
   }
-  zs_close_keep_errno(r.fd);
+  return rc;
+}
+
+/*
+ * zs_vma_query_maps - zs_maps_parse of a fresh descriptor of
+ * /proc/self/maps.  Returns what it returns, or ZS_VMA_UNAVAILABLE if the
+ * file cannot be opened.
+ */
+static int zs_vma_query_maps(uintptr_t addr, struct zs_vma *out) {
+  int fd = zs_open_ro("self/maps");
+  if (fd < 0)
+    return ZS_VMA_UNAVAILABLE;
+  int rc = zs_maps_parse(fd, addr, out);
+  zs_close_keep_errno(fd);
   return rc;
 }
 
@@ -573,7 +595,8 @@ static int zs_pmq(int fd, uintptr_t addr, char *name, uint32_t size,
  * read it into a PATH_MAX buffer and keep its head (as the maps path does).
  * A path longer than PATH_MAX (possible through relative paths) is more
  * than the ioctl gives; the facts then come from the ioctl without a name
- * and the name's head from /proc/self/maps, so both paths still agree.
+ * and the name's head from a read of the same maps file, so both paths
+ * still agree.
  * Kept out of line so the common path does not reserve the 4 KiB.
  * Returns 0 or the errno.
  */
@@ -596,7 +619,7 @@ static __attribute__((noinline)) int zs_pmq_long_name(int fd, uintptr_t addr,
     return rc;
   out->name[0] = '\0';
   rc = zs_pmq(fd, addr, NULL, 0, q);
-  if (rc == 0 && zs_vma_query_maps((uintptr_t)q->vma_start, &u.v) == 0 &&
+  if (rc == 0 && zs_maps_parse(fd, (uintptr_t)q->vma_start, &u.v) == 0 &&
       u.v.start == q->vma_start)
     memcpy(out->name, u.v.name, sizeof out->name);
   return rc;
@@ -610,30 +633,41 @@ static int zs_open_failure(int e) {
 }
 
 /*
- * zs_vma_query_pmq - the VMA covering or next above addr by PROCMAP_QUERY.
- * A descriptor that fails for any reason but ENOENT (closed or replaced by
- * the program, a parent's after fork) is replaced once and the query
- * retried.  Returns 0, ENOENT (the ioctl's own answer), EMFILE/ENFILE,
+ * zs_pmq_query - the VMA covering or next above addr by one PROCMAP_QUERY
+ * on the maps descriptor fd (again with a larger buffer for a long name).
+ * Returns 0 with *out filled, or the ioctl's errno (ENOENT: nothing at or
+ * above addr; ENOTTY/EINVAL: no PROCMAP_QUERY here; ESRCH: the process's
+ * memory is gone).
+ */
+static int zs_pmq_query(int fd, uintptr_t addr, struct zs_vma *out) {
+  struct zs_procmap_query q;
+  out->name[0] = '\0';
+  int rc = zs_pmq(fd, addr, out->name, ZS_VMA_NAME_MAX, &q);
+  if (rc == 0 && q.vma_name_size == 0)
+    out->name[0] = '\0';
+  if (rc == ENAMETOOLONG)
+    rc = zs_pmq_long_name(fd, addr, &q, out);
+  if (rc != 0)
+    return rc;
+  out->name[ZS_VMA_NAME_MAX - 1] = '\0';
+  zs_pmq_fill(&q, out);
+  return 0;
+}
+
+/*
+ * zs_vma_query_pmq - zs_pmq_query on the cached /proc/self/maps
+ * descriptor.  A descriptor that fails for any reason but ENOENT (closed or
+ * replaced by the program, a parent's after fork) is replaced once and the
+ * query retried.  Returns 0, ENOENT (the ioctl's own answer), EMFILE/ENFILE,
  * ZS_VMA_UNAVAILABLE, or the ioctl's errno.
  */
 static int zs_vma_query_pmq(uintptr_t addr, struct zs_vma *out) {
-  struct zs_procmap_query q;
   int fd = zs_maps_fd(-1);
   if (fd < 0)
     return zs_open_failure(errno);
   for (int attempt = 0;; attempt++) {
-    out->name[0] = '\0';
-    int rc = zs_pmq(fd, addr, out->name, ZS_VMA_NAME_MAX, &q);
-    if (rc == 0 && q.vma_name_size == 0)
-      out->name[0] = '\0';
-    if (rc == ENAMETOOLONG)
-      rc = zs_pmq_long_name(fd, addr, &q, out);
-    if (rc == 0) {
-      out->name[ZS_VMA_NAME_MAX - 1] = '\0';
-      zs_pmq_fill(&q, out);
-      return 0;
-    }
-    if (rc == ENOENT || attempt == 1)
+    int rc = zs_pmq_query(fd, addr, out);
+    if (rc == 0 || rc == ENOENT || attempt == 1)
       return rc;
     fd = zs_maps_fd(fd);
     if (fd < 0)
@@ -645,12 +679,18 @@ static int zs_vma_query_pmq(uintptr_t addr, struct zs_vma *out) {
  * reports 6.11+ without it, e.g. a backport-free vendor kernel). */
 static atomic_bool g_pmq_missing;
 
+/* zs_pmq_usable - true if PROCMAP_QUERY may be tried: the kernel the shim
+ * behaves as has it (zs_state.caps) and no descriptor has refused it. */
+static bool zs_pmq_usable(void) {
+  return zs_state.caps.procmap_query && !atomic_load_explicit(&g_pmq_missing, memory_order_relaxed);
+}
+
 /* See vma.h.  PROCMAP_QUERY when zs_state.caps.procmap_query allows it and
  * the kernel answers it; the first ENOTTY/EINVAL turns it off for good
  * (checked here, on first use, rather than at load: process start stays
  * cheap). Maps otherwise. */
 int zs_vma_query(uintptr_t addr, struct zs_vma *out) {
-  if (zs_state.caps.procmap_query && !atomic_load_explicit(&g_pmq_missing, memory_order_relaxed)) {
+  if (zs_pmq_usable()) {
     int rc = zs_vma_query_pmq(addr, out);
     if (rc == EMFILE || rc == ENFILE)
       return zs_vma_query_maps(addr, out); /* no high number to cache: read maps once */
@@ -659,6 +699,89 @@ int zs_vma_query(uintptr_t addr, struct zs_vma *out) {
     atomic_store_explicit(&g_pmq_missing, true, memory_order_relaxed);
   }
   return zs_vma_query_maps(addr, out);
+}
+
+/* zs_pid_rel - "PID/" + leaf (pid > 0) or "self/" + leaf into buf (room for
+ * 48 bytes; leaf at most 24 bytes), without stdio. */
+static void zs_pid_rel(pid_t pid, const char *leaf, char *buf) {
+  size_t n = 0;
+  if (pid <= 0) {
+    memcpy(buf, "self", 4);
+    n = 4;
+  } else {
+    char digits[12];
+    int k = 0;
+    unsigned v = (unsigned)pid;
+    do
+      digits[k++] = (char)('0' + v % 10);
+    while ((v /= 10) && k < (int)sizeof digits);
+    while (k > 0)
+      buf[n++] = digits[--k];
+  }
+  buf[n++] = '/';
+  size_t l = strlen(leaf);
+  memcpy(buf + n, leaf, l + 1);
+}
+
+/* zs_proc_reachable - true if files under /proc can be opened at all: the
+ * kept /proc descriptor is ours, or the path /proc is procfs.  Tells "no
+ * such process" from "no /proc here" when PID/maps does not exist. */
+static bool zs_proc_reachable(void) {
+  if (zs_proc_dirfd() >= 0)
+    return true;
+  struct statfs sfs;
+  int e = errno;
+  bool ok = statfs("/proc", &sfs) == 0 && sfs.f_type == ZS_PROC_SUPER_MAGIC;
+  errno = e;
+  return ok;
+}
+
+/* See vma.h.  One open (through the /proc kept from load), nothing read
+ * yet: the process's right to be read is checked by the kernel here. */
+int zs_maps_open(struct zs_maps *r, pid_t pid) {
+  char rel[48];
+  r->pid = pid > 0 ? pid : 0;
+  r->fd = -1;
+  r->pmq = 0;
+  if (pid < 0)
+    return ESRCH;
+  zs_pid_rel(pid, "maps", rel);
+  int fd = zs_vma_proc_open(rel, O_RDONLY);
+  if (fd < 0) {
+    int e = errno;
+    if (e == ENOENT || e == ESRCH)
+      return pid > 0 && zs_proc_reachable() ? ESRCH : ZS_VMA_UNAVAILABLE;
+    if (e == EACCES || e == EPERM)
+      return EACCES;
+    if (e == EMFILE || e == ENFILE || e == ENOMEM)
+      return e;
+    return ZS_VMA_UNAVAILABLE;
+  }
+  r->fd = fd;
+  r->pmq = zs_pmq_usable() ? 1 : 0;
+  return 0;
+}
+
+/* See vma.h.  PROCMAP_QUERY while r->pmq; its first ENOTTY/EINVAL turns it
+ * off for r and for every later reader, and the file is parsed instead. */
+int zs_maps_query(struct zs_maps *r, uintptr_t addr, struct zs_vma *out) {
+  if (r->fd < 0)
+    return EBADF;
+  if (r->pmq) {
+    int rc = zs_pmq_query(r->fd, addr, out);
+    if (rc != ENOTTY && rc != EINVAL)
+      return rc;
+    r->pmq = 0;
+    atomic_store_explicit(&g_pmq_missing, true, memory_order_relaxed);
+  }
+  return zs_maps_parse(r->fd, addr, out);
+}
+
+/* See vma.h.  Idempotent. */
+void zs_maps_close(struct zs_maps *r) {
+  if (r->fd >= 0)
+    zs_close_keep_errno(r->fd);
+  r->fd = -1;
 }
 
 /* zs_vma_release_range - see vma.h. Only this process's own cache entry is
@@ -814,6 +937,7 @@ unsigned long zs_vma_fs_type(uint32_t dev_major, uint32_t dev_minor, uint64_t *b
   r.fd = zs_open_ro("self/mountinfo");
   if (r.fd < 0)
     return ZS_FS_UNVERIFIED; /* cannot ask: not "internal", just unknown */
+  r.off = 0;
   r.pos = r.len = 0;
   for (;;) {
     int k = zs_lines_next(&r, line, sizeof line, &len, &trunc);

@@ -52,6 +52,56 @@ struct zs_vma {
 int zs_vma_query(uintptr_t addr, struct zs_vma *out);
 
 /*
+ * struct zs_maps - a reader of one process's maps: the kernel's view of
+ * any process, for the shim (its own), `zapshim --explain PID` and a
+ * supervisor of traced processes.  Holds a descriptor of /proc/PID/maps
+ * opened through the /proc kept from load (so a later chroot does not
+ * matter), and whether PROCMAP_QUERY is used on it (else the file is
+ * parsed from its start at each query, with pread).  Fields are private.
+ * One reader is for one thread at a time; no malloc, no stdio, no locks,
+ * no signal-unsafe call.
+ *
+ * The descriptor names the process's memory as it was at open: after the
+ * process runs execve or exits, queries answer ESRCH (open a new reader).
+ * The right to read another process (PTRACE_MODE_READ: same user and
+ * dumpable, or CAP_SYS_PTRACE, or its tracer) is checked once, at open.
+ */
+struct zs_maps {
+  pid_t pid; /* 0: this process ("self") */
+  int fd;    /* /proc/PID/maps, -1 when closed */
+  int pmq;   /* 1: PROCMAP_QUERY is used on fd; 0: the file is parsed */
+};
+
+/*
+ * zs_maps_open - open the maps of process pid (0: this process) into *r.
+ * Returns 0; ESRCH (no such process); EACCES (not allowed to read it);
+ * EMFILE/ENFILE/ENOMEM (no descriptor); ZS_VMA_UNAVAILABLE (no /proc
+ * reaches it).  On failure r->fd is -1 and zs_maps_close is harmless.
+ */
+int zs_maps_open(struct zs_maps *r, pid_t pid);
+
+/*
+ * zs_maps_query - the VMA of r's process covering addr, or else the next
+ * one above it: the same contract as zs_vma_query.  Returns 0 with *out
+ * filled; ENOENT only when the kernel answered that nothing is mapped at
+ * or above addr; ESRCH when the process's memory is gone (exited, or
+ * replaced by execve since zs_maps_open); EBADF for a closed reader;
+ * another errno when asking failed (EIO: a line that does not parse).
+ * Anything but 0 and ENOENT means nothing is known.  page_size is 0 when
+ * the file is parsed (maps does not say).
+ */
+int zs_maps_query(struct zs_maps *r, uintptr_t addr, struct zs_vma *out);
+
+/* zs_maps_uses_query - 1 if r asks with PROCMAP_QUERY, 0 if it parses the
+ * file (decided at open, turned off on the kernel's first refusal). */
+static inline int zs_maps_uses_query(const struct zs_maps *r) {
+  return r->pmq;
+}
+
+/* zs_maps_close - close r's descriptor; idempotent. */
+void zs_maps_close(struct zs_maps *r);
+
+/*
  * zs_vma_init - keep a descriptor of the /proc directory (O_PATH, at a
  * high number, close-on-exec, identity recorded) for every later open of
  * a file under /proc.  Called once at load: one open, fstat, fstatfs (it
