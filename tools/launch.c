@@ -5,6 +5,11 @@
  * build tree (tools/zapshim beside ../libzapshim.so) or in an installed
  * prefix (bin/zapshim beside ../lib/<multiarch>/libzapshim.so), then in the
  * libdir baked in at build time.  Exit codes follow env(1).
+ *
+ * The path: a dynamic ELF gets the preload; a static ELF (no PT_INTERP)
+ * or a Go program the syscall path (trace.h), which needs seccomp and
+ * ptrace: where it cannot apply the program is not started (126) unless
+ * --run-anyway.  One log line (with --log) names the path taken.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -15,7 +20,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "init.h"
+#include "log.h"
+#include "state.h"
 #include "tool.h"
+#include "trace.h"
 
 #ifndef ZT_INSTALL_LIBDIR
 #define ZT_INSTALL_LIBDIR "/usr/local/lib"
@@ -165,6 +174,61 @@ static int set_var(const char **names, int *n, const char *name, const char *val
   return setenv(name, value, 1);
 }
 
+/* path_reason - why the path is the one taken, for the log. */
+static const char *path_reason(const struct zt_opts *o, enum zt_elf kind) {
+  if (o->path == ZT_PATH_TRACE)
+    return "--trace";
+  if (o->path == ZT_PATH_PRELOAD)
+    return "--preload";
+  switch (kind) {
+  case ZT_ELF_STATIC: return "static ELF, no loader to preload into";
+  case ZT_ELF_GO: return "Go program, raw system calls";
+  case ZT_ELF_DYNAMIC: return "dynamic ELF";
+  case ZT_ELF_FOREIGN: return "not an x86_64 ELF";
+  default: return "not an ELF, its interpreter is";
+  }
+}
+
+/* say_path - one log line (when --log is given): the path taken and why. */
+static void say_path(const char *what, const char *why, const char *path) {
+  if (!zs_log_enabled())
+    return;
+  struct zs_line l;
+  zs_line_start(&l, what);
+  zs_line_str(&l, " (");
+  zs_line_str(&l, why);
+  zs_line_str(&l, "): ");
+  zs_line_str(&l, path);
+  zs_line_emit(&l);
+}
+
+/* run_traced - run the program on the syscall path.  Returns its exit
+ * status, or -1 if it could not be traced and --run-anyway asks to start
+ * it without zapshim (the caller execs it). */
+static int run_traced(const struct zt_opts *o, const char *path, char **argv, const char *why) {
+  zt_core_init(o->kver);
+  if (o->named_files)
+    zs_state.cfg.named_files_zap = strcmp(o->named_files, "zap") == 0;
+  const char *no = zt_trace_check();
+  if (!no) {
+    say_path("syscall path", why, path);
+    int r = zt_trace_run(o, path, argv);
+    if (r >= 0)
+      return r;
+    no = "the program cannot be traced (ptrace refused)";
+  }
+  if (!o->run_anyway) {
+    fprintf(stderr,
+            "zapshim: %s needs the syscall path (%s), which cannot apply: %s.\n"
+            "Not started.  --run-anyway starts it without zapshim (its zaps then free\n"
+            "only what the kernel's own madvise frees).\n",
+            path, why, no);
+    return 126;
+  }
+  fprintf(stderr, "zapshim: warning: %s runs WITHOUT zapshim: %s\n", path, no);
+  return -1;
+}
+
 /* zt_launch - see tool.h. */
 int zt_launch(const struct zt_opts *o, char **argv) {
   char lib[PATH_MAX], path[PATH_MAX];
@@ -184,16 +248,21 @@ int zt_launch(const struct zt_opts *o, char **argv) {
       ((st.st_mode & S_ISUID) || ((st.st_mode & S_ISGID) && (st.st_mode & S_IXGRP)))) {
     fprintf(stderr,
             "zapshim: %s is set-%s-ID: the dynamic loader runs it in secure-execution mode and\n"
-            "ignores LD_PRELOAD for it, so zapshim cannot apply; refusing to run it.\n"
+            "ignores LD_PRELOAD for it, and the syscall path would take its privileges away\n"
+            "(no_new_privs), so zapshim cannot apply; refusing to run it.\n"
             "Run it without zapshim, or run an unprivileged copy of it.\n",
             path, (st.st_mode & S_ISUID) ? "user" : "group");
     return 126;
   }
+  enum zt_elf kind = zt_elf_kind(path);
+  bool trace = o->path == ZT_PATH_TRACE ||
+               (o->path == ZT_PATH_AUTO && (kind == ZT_ELF_STATIC || kind == ZT_ELF_GO));
+  const char *why = path_reason(o, kind);
 
   const char *names[8];
   int n = 0;
-  char *preload = build_preload(lib, getenv("LD_PRELOAD"));
-  if (!preload || set_var(names, &n, "LD_PRELOAD", preload) != 0 ||
+  char *preload = trace ? NULL : build_preload(lib, getenv("LD_PRELOAD"));
+  if ((!trace && (!preload || set_var(names, &n, "LD_PRELOAD", preload) != 0)) ||
       (o->log && set_var(names, &n, "ZAPSHIM_LOG", o->log) != 0) ||
       (o->kernel && set_var(names, &n, "ZAPSHIM_KERNEL", o->kernel) != 0) ||
       (o->verify && set_var(names, &n, "ZAPSHIM_VERIFY", "1") != 0) ||
@@ -205,6 +274,8 @@ int zt_launch(const struct zt_opts *o, char **argv) {
   }
   free(preload);
 
+  if (o->dry_run)
+    printf("# %s path (%s)\n", trace ? "syscall" : "preload", why);
   if (o->dry_run) {
     for (int i = 0; i < n; i++) {
       printf("%s=", names[i]);
@@ -220,6 +291,14 @@ int zt_launch(const struct zt_opts *o, char **argv) {
     return fflush(stdout) == 0 ? 0 : 125;
   }
 
+  if (trace) {
+    int r = run_traced(o, path, argv, why);
+    if (r >= 0)
+      return r;
+  } else if (o->log) {
+    zs_init(); /* the log, as the preloaded library will open it (same pid after exec) */
+    say_path("preload path", why, path);
+  }
   fflush(NULL);
   execve(path, argv, environ);
   if (errno == ENOEXEC) { /* a script without #!: run it with sh, as execvp does */

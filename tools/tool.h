@@ -1,7 +1,8 @@
 /*
  * tool.h - the pieces of the zapshim command (tools/zapshim.c is main).
  *
- *   launch.c    run a command with libzapshim.so preloaded
+ *   launch.c    run a command with libzapshim.so preloaded, or under the
+ *               syscall-path supervisor (trace.h) for static and Go programs
  *   probe.c     --probe: which call really zaps each memory kind here
  *   probe_cell.c  one measurement (kind x call), run in a forked child
  *   explain.c   --explain PID: the kind of each mapping of a process
@@ -27,14 +28,20 @@ struct zt_opts {
   bool stats;         /* --stats */
   bool dry_run;       /* --dry-run */
   bool json;          /* --json (with --probe) */
+  int path;           /* ZT_PATH_AUTO, --trace: ZT_PATH_TRACE, --preload: ZT_PATH_PRELOAD */
+  bool run_anyway;    /* --run-anyway: start the program even where no path can apply */
 };
 
+enum { ZT_PATH_AUTO, ZT_PATH_TRACE, ZT_PATH_PRELOAD };
+
 /*
- * zt_launch - run argv[0] with the shim preloaded and the ZAPSHIM_*
- * variables the options name; with dry_run, print them and the command.
- * Returns only on failure (or after a dry run) with the exit status to
- * use: 0 (dry run), 125 (zapshim's own error), 126 (not executable,
- * setuid/setgid), 127 (not found).
+ * zt_launch - run argv[0] with the ZAPSHIM_* variables the options name,
+ * on the path it needs: the preload (exec with LD_PRELOAD) for a dynamic
+ * program, the syscall path (a supervisor, trace.h) for a static ELF or a
+ * Go program, or as --trace/--preload force; with dry_run, print the path,
+ * the variables and the command.  Returns with the exit status to use:
+ * the program's (syscall path), 0 (dry run), 125 (zapshim's own error),
+ * 126 (not executable, setuid/setgid, no path can apply), 127 (not found).
  */
 int zt_launch(const struct zt_opts *o, char **argv);
 

@@ -26,7 +26,9 @@ static void usage(FILE *f) {
           "       zapshim --explain PID [--kernel=X.Y] [--named-files=keep|zap]\n"
           "\n"
           "Run COMMAND with libzapshim.so preloaded, so that its madvise(MADV_DONTNEED)\n"
-          "and madvise(MADV_REMOVE) really free every kind of memory.  Memory shared with\n"
+          "and madvise(MADV_REMOVE) really free every kind of memory; a static or Go\n"
+          "program, which no preload reaches, runs under a supervisor (seccomp + ptrace)\n"
+          "that does the same from outside (the syscall path).  Memory shared with\n"
           "other processes (a fork child, a vhost-user backend) is then freed for all of\n"
           "them: scope it with --restrict-exe and --named-files.\n"
           "\n"
@@ -41,7 +43,11 @@ static void usage(FILE *f) {
           "                  like a persistent file; zap frees it like memfd (guest RAM\n"
           "                  in a named file). With --probe/--explain: the policy shown\n"
           "                                                                    [ZAPSHIM_NAMED_FILES]\n"
-          "  -n, --dry-run   print the environment and command, run nothing\n"
+          "  --trace         the syscall path for any program (raw syscall(2) callers)\n"
+          "  --preload       the preload for any program\n"
+          "  --run-anyway    start COMMAND even where no path can apply (no seccomp or\n"
+          "                  ptrace), without zapshim; default: refuse (exit 126)\n"
+          "  -n, --dry-run   print the path, the environment and command, run nothing\n"
           "  --probe         measure which call zaps each memory kind on this machine\n"
           "  --json          with --probe: print JSON\n"
           "  --explain PID   list the mappings of process PID, their kind and the call\n"
@@ -88,7 +94,7 @@ void zt_core_init(unsigned kver) {
 }
 
 enum { OPT_LOG = 256, OPT_KERNEL, OPT_VERIFY, OPT_STATS, OPT_PROBE, OPT_JSON, OPT_EXPLAIN, OPT_RESTRICT,
-       OPT_NAMED };
+       OPT_NAMED, OPT_TRACE, OPT_PRELOAD, OPT_RUN_ANYWAY };
 
 /* parse_pid - a positive decimal pid, or -1. */
 static pid_t parse_pid(const char *s) {
@@ -111,6 +117,9 @@ int main(int argc, char **argv) {
     {"json", no_argument, NULL, OPT_JSON},   {"explain", required_argument, NULL, OPT_EXPLAIN},
     {"restrict-exe", required_argument, NULL, OPT_RESTRICT},
     {"named-files", required_argument, NULL, OPT_NAMED},
+    {"trace", no_argument, NULL, OPT_TRACE},
+    {"preload", no_argument, NULL, OPT_PRELOAD},
+    {"run-anyway", no_argument, NULL, OPT_RUN_ANYWAY},
     {NULL, 0, NULL, 0},
   };
   struct zt_opts o = {0};
@@ -141,6 +150,15 @@ int main(int argc, char **argv) {
       }
       o.named_files = optarg;
       break;
+    case OPT_TRACE:
+    case OPT_PRELOAD:
+      if (o.path && o.path != (c == OPT_TRACE ? ZT_PATH_TRACE : ZT_PATH_PRELOAD)) {
+        fprintf(stderr, "zapshim: --trace and --preload exclude each other\n");
+        return 125;
+      }
+      o.path = c == OPT_TRACE ? ZT_PATH_TRACE : ZT_PATH_PRELOAD;
+      break;
+    case OPT_RUN_ANYWAY: o.run_anyway = true; break;
     case OPT_PROBE: probe = true; break;
     case OPT_JSON: o.json = true; break;
     case OPT_EXPLAIN:
