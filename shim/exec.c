@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "exec.h"
 #include "fdkeep.h"
+#include "filters.h"
 #include "state.h"
 #include "stats.h"
 #include "sys.h"
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 
 #ifndef FALLOC_FL_KEEP_SIZE
@@ -133,8 +135,77 @@ static int fall_back(const struct zs_plan *plan, const struct zs_map *m,
   return madvise_range(r->start, r->end, r->advice);
 }
 
-/* zs_exec_self - see exec.h. */
+/* call_allowed - 1 if this thread's seccomp filters allow nr(args);
+ * else 0, with *verdict saying why. */
+static int call_allowed(int nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3,
+                        enum zs_filter_verdict *verdict) {
+  const uint64_t args[6] = {a0, a1, a2, a3, 0, 0};
+  *verdict = zs_filter_check(nr, args);
+  return *verdict == ZS_FILTER_ALLOW;
+}
+
+/* step_forbidden - NULL if this thread's seccomp filters allow every
+ * system call step s makes beyond the program's own call; else the name
+ * of the first they do not, with *verdict saying why.  A punch also asks
+ * for the descriptor it checks or opens (arguments the shim does not know
+ * yet are given as 0). */
+static const char *step_forbidden(const struct zs_step *s, const struct zs_map *m,
+                                  const struct zs_report *r, enum zs_filter_verdict *verdict) {
+  switch (s->op) {
+  case ZS_STEP_MADVISE:
+    if (s->advice == r->advice ||
+        call_allowed(SYS_madvise, s->start, s->end - s->start, (uint64_t)s->advice, 0, verdict))
+      return NULL;
+    return s->advice == MADV_REMOVE ? "madvise(MADV_REMOVE)" : "madvise(MADV_DONTNEED)";
+  case ZS_STEP_PUNCH:
+    if (!call_allowed(SYS_fallocate, 0, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                      s->file_offset, s->end - s->start, verdict))
+      return "fallocate(PUNCH_HOLE)";
+    if (!call_allowed(SYS_fcntl, 0, F_GETFL, 0, 0, verdict) ||
+        !call_allowed(SYS_newfstatat, 0, 0, 0, AT_EMPTY_PATH, verdict) ||
+        !call_allowed(SYS_openat, 0, 0, O_RDWR | O_CLOEXEC, 0, verdict) ||
+        !call_allowed(SYS_close, 0, 0, 0, 0, verdict))
+      return "the descriptor calls of a punch (fcntl, fstat, openat, close)";
+    return NULL;
+  case ZS_STEP_ZERO:
+    if ((m->flags & ZS_MAP_SHARED) || !(m->prot & PROT_WRITE) ||
+        call_allowed(SYS_mincore, s->start, zs_state.page_size, 0, 0, verdict))
+      return NULL;
+    return "mincore";
+  }
+  return NULL;
+}
+
+/* left_as_asked - the thread's seccomp filters do not allow call (made by
+ * a step of a translated plan): make the program's own call over the
+ * whole piece instead, log why, return that call's result. */
+static int left_as_asked(const struct zs_map *m, const struct zs_report *r, const char *call,
+                         enum zs_filter_verdict verdict) {
+  char why[256];
+  size_t n = 0;
+  const char *parts[3] = {
+      verdict == ZS_FILTER_FORBID ? "the program's seccomp filter forbids "
+                                  : "this thread has seccomp filters the shim did not see"
+                                    " or cannot evaluate, so it may not make ",
+      call, " on this thread: left as asked"};
+  for (int i = 0; i < 3; i++)
+    for (const char *c = parts[i]; *c && n + 1 < sizeof why; c++)
+      why[n++] = *c;
+  why[n] = '\0';
+  zs_stats_add(m->kind, ZS_STAT_FALLBACKS, 1);
+  zs_report_incomplete(r, r->start, r->end, why);
+  return madvise_range(r->start, r->end, r->advice);
+}
+
+/* zs_exec_self - see exec.h. Before any step runs, every call beyond the
+ * program's own must be one this thread's seccomp filters allow. */
 int zs_exec_self(const struct zs_plan *plan, const struct zs_map *m, const struct zs_report *r) {
+  enum zs_filter_verdict verdict = ZS_FILTER_ALLOW;
+  for (int i = 0; i < plan->nsteps && zs_filter_active(true); i++) {
+    const char *call = step_forbidden(&plan->step[i], m, r, &verdict);
+    if (call)
+      return left_as_asked(m, r, call, verdict);
+  }
   for (int i = 0; i < plan->nsteps; i++) {
     int e = run_step(&plan->step[i], m, r);
     if (e == 0)

@@ -5,26 +5,44 @@
  * makes the real call. mmap and mmap64 are one function under two names
  * (with _FILE_OFFSET_BITS=64, as CPython and QEMU build, calls bind to
  * mmap64). close, close_range, closefrom, dup2 and dup3 keep the shim's own
- * descriptors out of the program's way (shim/fdguard.c). Only these
+ * descriptors out of the program's way (shim/fdguard.c). prctl,
+ * syscall() and pthread_create follow the program's seccomp filters
+ * (shim/filters.c), and syscall() gives raw mmap/munmap/mremap/madvise/
+ * shmat/shmdt callers the same hooks as the libc functions. Only these
  * symbols and the public API are exported.
  */
 #define _GNU_SOURCE
 #include "fdguard.h"
+#include "filters.h"
 #include "hooks.h"
 #include "init.h"
+#include "log.h"
+#include "rawcall.h"
+#include "state.h"
+#include "sys.h"
 
+#include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/ipc.h>
 #include <sys/shm.h>
+#include <sys/syscall.h>
 
 #define ZS_EXPORT __attribute__((visibility("default")))
 
 /* Bring the shim up when the library loads, before main(). Calls made
  * before (other libraries' constructors) pass straight through. */
 __attribute__((constructor)) static void zs_load(void) {
+  zs_filter_init();
   zs_init();
 }
 
@@ -32,7 +50,82 @@ __attribute__((constructor)) static void zs_load(void) {
 #define MREMAP_DONTUNMAP 4
 #endif
 
+/* The system calls the shim's hooks may make on their own, beyond the
+ * program's call, with the arguments a filter would check (0 where they
+ * vary).  The translated madvise and fallocate themselves are checked
+ * where they are made (shim/exec.c). */
+#define ZS_PROCMAP_QUERY_NR 0xC0686611u /* _IOWR('f', 17, struct procmap_query) */
+static const struct zs_filter_call shim_calls[] = {
+    {SYS_ioctl, {0, ZS_PROCMAP_QUERY_NR}, "ioctl(PROCMAP_QUERY)"},
+    {SYS_openat, {0, 0, O_RDONLY | O_CLOEXEC}, "openat"},
+    {SYS_read, {0}, "read"},
+    {SYS_pread64, {0}, "pread64"},
+    {SYS_close, {0}, "close"},
+    {SYS_newfstatat, {0, 0, 0, AT_EMPTY_PATH}, "fstat"},
+    {SYS_fstatfs, {0}, "fstatfs"},
+    {SYS_statfs, {0}, "statfs"},
+    {SYS_readlinkat, {0}, "readlinkat"},
+    {SYS_fcntl, {0, F_GETFL}, "fcntl(F_GETFL)"},
+    {SYS_fcntl, {0, F_DUPFD_CLOEXEC}, "fcntl(F_DUPFD_CLOEXEC)"},
+    {SYS_prlimit64, {0, RLIMIT_NOFILE}, "prlimit64(RLIMIT_NOFILE)"},
+    {SYS_getpid, {0}, "getpid"},
+    {SYS_memfd_create, {0, MFD_CLOEXEC}, "memfd_create"},
+    {SYS_mincore, {0}, "mincore"},
+    {SYS_shmctl, {0, IPC_STAT}, "shmctl(IPC_STAT)"},
+    {SYS_mmap, {0, 0, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0}, "mmap"},
+    {SYS_munmap, {0}, "munmap"},
+    {SYS_futex, {0}, "futex"},
+    {SYS_sched_yield, {0}, "sched_yield"},
+    {SYS_write, {0}, "write"},
+};
+
+/* say_restricted - once per thread, in the log: why its calls pass
+ * straight through. */
+static void say_restricted(const struct zs_filter_call *c, enum zs_filter_verdict v) {
+  static __thread bool said __attribute__((tls_model("initial-exec")));
+  if (said || !zs_log_enabled())
+    return;
+  said = true;
+  struct zs_line l;
+  zs_line_start(&l, "warning: ");
+  if (v == ZS_FILTER_FORBID) {
+    zs_line_str(&l, "this thread's seccomp filter forbids ");
+    zs_line_str(&l, c->name);
+    zs_line_str(&l, ", a call the shim makes on its own");
+  } else {
+    zs_line_str(&l, "this thread has seccomp filters the shim did not see or cannot evaluate");
+  }
+  zs_line_str(&l, ": its mmap/munmap/mremap/madvise/shmat/shmdt/close/dup calls pass straight"
+                  " through, its zaps are left as asked");
+  zs_line_emit(&l);
+}
+
+/*
+ * restricted - true if this thread has seccomp filters that forbid, or
+ * may forbid, a call the shim makes on its own: the wrappers then make
+ * the program's call alone, as if the shim were not loaded (the shim
+ * learns the change later from the kernel, as for a raw system call),
+ * and the first time the log says why.  A thread without filters pays a
+ * few loads.  zap: the call may zap, so whether the process had filters
+ * when the shim loaded is asked of the kernel now if not yet known; other
+ * calls go by what is known (the shim's own start made the same kind of
+ * calls under those filters).
+ */
+static bool restricted(bool zap) {
+  if (!zs_filter_active(zap))
+    return false;
+  enum zs_filter_verdict v;
+  const struct zs_filter_call *c =
+      zs_filter_refused(shim_calls, sizeof shim_calls / sizeof shim_calls[0], &v);
+  if (!c)
+    return false;
+  say_restricted(c, v);
+  return true;
+}
+
 ZS_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+  if (restricted(false))
+    return zs_sys_mmap(addr, len, prot, flags, fd, off);
   return zs_mmap(addr, len, prot, flags, fd, off);
 }
 
@@ -40,6 +133,8 @@ ZS_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_
     __attribute__((alias("mmap")));
 
 ZS_EXPORT int munmap(void *addr, size_t len) {
+  if (restricted(false))
+    return zs_sys_munmap(addr, len);
   return zs_munmap(addr, len);
 }
 
@@ -52,37 +147,202 @@ ZS_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
     new_addr = va_arg(ap, void *);
     va_end(ap);
   }
+  if (restricted(false))
+    return zs_sys_mremap(old, old_len, new_len, flags, new_addr);
   return zs_mremap(old, old_len, new_len, flags, new_addr);
 }
 
 ZS_EXPORT int madvise(void *addr, size_t len, int advice) {
+  if (restricted(advice == MADV_DONTNEED || advice == MADV_REMOVE))
+    return zs_sys_madvise(addr, len, advice);
   return zs_madvise(addr, len, advice);
 }
 
 ZS_EXPORT void *shmat(int id, const void *addr, int flags) {
+  if (restricted(false))
+    return zs_sys_shmat(id, addr, flags);
   return zs_shmat(id, addr, flags);
 }
 
 ZS_EXPORT int shmdt(const void *addr) {
+  if (restricted(false))
+    return zs_sys_shmdt(addr);
   return zs_shmdt(addr);
 }
 
 ZS_EXPORT int close(int fd) {
+  if (restricted(false))
+    return zs_state.real.close ? zs_state.real.close(fd) : (int)zs_rawcall_libc(zs_rawcall(SYS_close, fd, 0, 0, 0, 0, 0));
   return zs_close(fd);
 }
 
 ZS_EXPORT int close_range(unsigned first, unsigned last, int flags) {
+  if (restricted(false))
+    return zs_state.real.close_range
+               ? zs_state.real.close_range(first, last, flags)
+               : (int)zs_rawcall_libc(zs_rawcall(SYS_close_range, first, last, flags, 0, 0, 0));
   return zs_close_range(first, last, flags);
 }
 
 ZS_EXPORT void closefrom(int lowfd) {
+  if (restricted(false) && zs_rawcall(SYS_close_range, lowfd < 0 ? 0 : lowfd, ~0U, 0, 0, 0, 0) == 0)
+    return;
   zs_closefrom(lowfd);
 }
 
 ZS_EXPORT int dup2(int oldfd, int newfd) {
+  if (restricted(false))
+    return zs_state.real.dup2 ? zs_state.real.dup2(oldfd, newfd)
+                              : (int)zs_rawcall_libc(zs_rawcall(SYS_dup2, oldfd, newfd, 0, 0, 0, 0));
   return zs_dup2(oldfd, newfd);
 }
 
 ZS_EXPORT int dup3(int oldfd, int newfd, int flags) {
+  if (restricted(false))
+    return zs_state.real.dup3
+               ? zs_state.real.dup3(oldfd, newfd, flags)
+               : (int)zs_rawcall_libc(zs_rawcall(SYS_dup3, oldfd, newfd, flags, 0, 0, 0));
   return zs_dup3(oldfd, newfd, flags);
 }
+
+/* prctl reads four more arguments whatever the option, as glibc's does;
+ * PR_SET_SECCOMP is noted by the filter store. */
+ZS_EXPORT int prctl(int option, ...) {
+  va_list ap;
+  va_start(ap, option);
+  unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long);
+  unsigned long a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
+  va_end(ap);
+  return (int)zs_rawcall_libc(zs_filter_prctl(option, a2, a3, a4, a5));
+}
+
+/* pthread_create: the new thread starts with its creator's seccomp
+ * filters, as the kernel gives it; the filter store learns that through a
+ * birth note read by the thread's first function. */
+typedef int (*create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+static _Atomic(create_fn) real_create;
+
+ZS_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *),
+                             void *arg) {
+  create_fn real = atomic_load_explicit(&real_create, memory_order_acquire);
+  if (!real) {
+    real = (create_fn)dlsym(RTLD_NEXT, "pthread_create");
+    if (!real)
+      return EAGAIN;
+    atomic_store_explicit(&real_create, real, memory_order_release);
+  }
+  struct zs_filter_birth *b = zs_filter_birth_new(fn, arg);
+  if (!b)
+    return real(t, attr, fn, arg); /* unfollowed: its filters count as unknown */
+  int r = real(t, attr, zs_filter_birth_start, b);
+  if (r != 0)
+    zs_filter_birth_drop(b);
+  return r;
+}
+
+#if defined(__x86_64__)
+/*
+ * syscall(): glibc's is a libc function, so the preload stands in front of
+ * it.  The entry is assembly so that every number the shim does not serve
+ * behaves exactly as glibc's syscall() (no stack frame of its own: vfork,
+ * clone and every argument as there): the seven arguments are moved into
+ * the kernel's registers, the seventh read from the stack, and an error
+ * becomes -1 with errno.  mmap, munmap, mremap, madvise, shmat, shmdt,
+ * prctl and seccomp jump to zs_syscall_routed with the caller's arguments
+ * untouched.
+ */
+#define ZS_STR(x) #x
+#define ZS_XSTR(x) ZS_STR(x)
+#ifdef __CET__
+#define ZS_ENDBR "endbr64\n"
+#else
+#define ZS_ENDBR ""
+#endif
+__asm__(".text\n"
+        ".globl syscall\n"
+        ".type syscall, @function\n"
+        ".p2align 4\n"
+        "syscall:\n"
+        ".cfi_startproc\n" ZS_ENDBR
+        "  cmpq $" ZS_XSTR(SYS_madvise) ", %rdi\n  je 1f\n"
+        "  cmpq $" ZS_XSTR(SYS_mmap) ", %rdi\n  je 1f\n"
+        "  cmpq $" ZS_XSTR(SYS_munmap) ", %rdi\n  je 1f\n"
+        "  cmpq $" ZS_XSTR(SYS_mremap) ", %rdi\n  je 1f\n"
+        "  cmpq $" ZS_XSTR(SYS_shmat) ", %rdi\n  je 1f\n"
+        "  cmpq $" ZS_XSTR(SYS_shmdt) ", %rdi\n  je 1f\n"
+        "  cmpq $" ZS_XSTR(SYS_prctl) ", %rdi\n  je 1f\n"
+        "  cmpq $" ZS_XSTR(SYS_seccomp) ", %rdi\n  je 1f\n"
+        "  movq %rdi, %rax\n"
+        "  movq %rsi, %rdi\n"
+        "  movq %rdx, %rsi\n"
+        "  movq %rcx, %rdx\n"
+        "  movq %r8, %r10\n"
+        "  movq %r9, %r8\n"
+        "  movq 8(%rsp), %r9\n"
+        "  syscall\n"
+        "  cmpq $-4095, %rax\n"
+        "  jae 2f\n"
+        "  ret\n"
+        "1:\n"
+        "  jmp zs_syscall_routed\n"
+        "2:\n"
+        "  movq %rax, %rdi\n"
+        "  jmp zs_syscall_fail\n"
+        ".cfi_endproc\n"
+        ".size syscall, .-syscall\n");
+
+/* zs_syscall_fail - the error path of the entry: r is -errno. */
+__attribute__((used, visibility("hidden"))) long zs_syscall_fail(long r);
+long zs_syscall_fail(long r) {
+  errno = (int)-r;
+  return -1;
+}
+
+/* The shim's own code: [__ehdr_start, __etext) of this library. */
+extern const char __ehdr_start[] __attribute__((visibility("hidden")));
+extern const char __etext[] __attribute__((visibility("hidden")));
+
+/* ptr_result - a pointer call's result as syscall() returns it. */
+static long ptr_result(void *p) {
+  return p == MAP_FAILED ? -1 : (long)p;
+}
+
+/*
+ * zs_syscall_routed - syscall(nr, a..f) for the numbers the shim serves.
+ * Called by the shim itself (its real-call fall-backs, its storage), or
+ * on a restricted thread, it goes straight to the kernel; from the
+ * program, to the same hook as the libc function, with the kernel's argument types (int arguments
+ * truncated as the kernel reads them).  Returns as syscall() does.
+ */
+__attribute__((used, visibility("hidden"))) long zs_syscall_routed(long nr, long a, long b, long c,
+                                                                    long d, long e, long f);
+long zs_syscall_routed(long nr, long a, long b, long c, long d, long e, long f) {
+  const char *ra = __builtin_return_address(0);
+  if (ra >= __ehdr_start && ra < __etext)
+    return zs_rawcall_libc(zs_rawcall(nr, a, b, c, d, e, f));
+  if (nr != SYS_prctl && nr != SYS_seccomp &&
+      restricted(nr == SYS_madvise && ((int)c == MADV_DONTNEED || (int)c == MADV_REMOVE)))
+    return zs_rawcall_libc(zs_rawcall(nr, a, b, c, d, e, f));
+  switch (nr) {
+  case SYS_mmap:
+    return ptr_result(zs_mmap((void *)a, (size_t)b, (int)c, (int)d, (int)e, (off_t)f));
+  case SYS_munmap:
+    return zs_munmap((void *)a, (size_t)b);
+  case SYS_mremap:
+    return ptr_result(zs_mremap((void *)a, (size_t)b, (size_t)c, (int)d, (void *)e));
+  case SYS_madvise:
+    return zs_madvise((void *)a, (size_t)b, (int)c);
+  case SYS_shmat:
+    return ptr_result(zs_shmat((int)a, (const void *)b, (int)c));
+  case SYS_shmdt:
+    return zs_shmdt((const void *)a);
+  case SYS_prctl:
+    return zs_rawcall_libc(zs_filter_prctl(a, (unsigned long)b, (unsigned long)c,
+                                           (unsigned long)d, (unsigned long)e));
+  case SYS_seccomp:
+    return zs_rawcall_libc(zs_filter_seccomp((unsigned long)a, (unsigned long)b,
+                                             (unsigned long)c));
+  }
+  return zs_rawcall_libc(zs_rawcall(nr, a, b, c, d, e, f));
+}
+#endif
