@@ -4,7 +4,10 @@
  * At mmap time the descriptor is the truth (fstat, fstatfs); for ranges
  * the shim did not see mapped, the kernel's view of the VMA is (shared
  * flag, page size, device, inode, name), and what it cannot confirm stays
- * ZAPSHIM_KIND_UNKNOWN.  No malloc, no stdio.
+ * ZAPSHIM_KIND_UNKNOWN.  A VMA of another process (zs_classify_vma_of: a
+ * supervisor, --explain) is classified the same way; only the file itself
+ * is then asked through that process's /proc/PID/map_files.  No malloc,
+ * no stdio.
  *
  * What the kernel-view classification depends on that varies with
  * namespaces, ids or names (audit, issue 9), and how each is held:
@@ -33,7 +36,7 @@
  *    a file mapped before a chroot may show a path that leads elsewhere
  *    in the jail.  stat() of a name (device nodes) is believed only if it
  *    shows the VMA's device and inode.
- *  - mountinfo (vma.c): per mount namespace, relative to the process
+ *  - mountinfo (mountinfo.c): this process's, per mount namespace, relative to the process
  *    root; mounts outside a chroot are not listed (then the file itself is
  *    asked, else UNKNOWN).  A mount point stat() cannot confirm is
  *    answered from its type name only for pseudo and persistent
@@ -41,7 +44,7 @@
  *  - /proc itself: "self" of a /proc of another PID namespace does not
  *    resolve, and a chroot may have no /proc: files under /proc are
  *    opened relative to the /proc directory kept from load time
- *    (vma.c); when neither reaches them, queries say ZS_VMA_UNAVAILABLE.
+ *    (procfs.c); when neither reaches them, queries say ZS_VMA_UNAVAILABLE.
  *  - Device numbers are global (not namespaced), but anonymous ones are
  *    reused after an unmount: the learned internal devices belong to
  *    kernel mounts that are never unmounted.
@@ -61,6 +64,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "mountinfo.h"
 #include "state.h"
 #include "zapshim.h"
 
@@ -172,18 +176,20 @@ static uint32_t zs_hugetlb_internal_dev(void) {
 }
 
 /*
- * zs_map_file_fs - the filesystem of the file behind the VMA, asked of
- * the file itself: open /proc/self/map_files/START-END (O_PATH, through
- * the /proc kept at load; needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE),
+ * zs_map_file_fs - the filesystem of the file behind the VMA of process
+ * pid (0: this one), asked of the file itself: open
+ * /proc/PID/map_files/START-END (O_PATH, through the /proc kept at load;
+ * needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE, and the right to read
+ * another process),
  * confirm it is the VMA's device and inode, fstatfs it.  The kernel's word
  * where mountinfo has none (internal mounts, mounts outside a chroot) or
  * could not be checked.  Returns the magic with the block size (the huge
  * page size on hugetlbfs) in *bsize, or 0 if it cannot be had.
  */
-static unsigned long zs_map_file_fs(const struct zs_vma *v, uint64_t *bsize) {
+static unsigned long zs_map_file_fs(pid_t pid, const struct zs_vma *v, uint64_t *bsize) {
   int e = errno;
   unsigned long magic = 0;
-  int fd = zs_vma_open_map_file(v->start, v->end, O_PATH);
+  int fd = zs_proc_open_map_file_of(pid, v->start, v->end, O_PATH);
   struct stat st;
   struct statfs sfs;
   if (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_ino == v->ino &&
@@ -337,9 +343,11 @@ static uint8_t zs_hugetlb_name_flags(const char *n) {
  * huge page size, recognised by its device (learned from an empty
  * MFD_HUGETLB memfd), never by a name alone.  Everything else is UNKNOWN.
  * Always fills start, end, offset, dev, ino, prot, fdslot (-1), kind,
- * flags, page_shift.
+ * flags, page_shift.  Only the file itself is asked through pid's /proc:
+ * everything else is global (devices, statfs of a mount) or this
+ * process's own view, checked against the VMA's device and inode.
  */
-void zs_classify_vma(const struct zs_vma *v, struct zs_map *m) {
+void zs_classify_vma_of(pid_t pid, const struct zs_vma *v, struct zs_map *m) {
   bool shared = (v->flags & ZS_VMA_SHARED) != 0;
   uint8_t base = zs_base_shift();
   uint32_t dev = zs_dev_pack(v->dev_major, v->dev_minor);
@@ -407,7 +415,7 @@ void zs_classify_vma(const struct zs_vma *v, struct zs_map *m) {
     /* mountinfo has no word (internal mount, a mount outside a chroot) or
      * one that could not be checked: ask the file itself. */
     uint64_t fbsize = 0;
-    unsigned long fmagic = zs_map_file_fs(v, &fbsize);
+    unsigned long fmagic = zs_map_file_fs(pid, v, &fbsize);
     if (fmagic) {
       magic = fmagic;
       bsize = fbsize;
@@ -474,6 +482,11 @@ void zs_classify_vma(const struct zs_vma *v, struct zs_map *m) {
   } else {
     zs_set_kind(m, shared, ZAPSHIM_KIND_FILE_SHARED, ZAPSHIM_KIND_FILE_PRIVATE, base);
   }
+}
+
+/* zs_classify_vma - see classify.h. */
+void zs_classify_vma(const struct zs_vma *v, struct zs_map *m) {
+  zs_classify_vma_of(0, v, m);
 }
 
 /*

@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <sched.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -16,6 +17,7 @@
 #include <sys/ioctl.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
@@ -529,4 +531,63 @@ Test(classify, guest_memfd) {
   close(gfd);
   close(vm);
   close(kvm);
+}
+
+/* A file on a tmpfs mounted in another process's own mount namespace is
+ * in no mountinfo of ours: only that process's /proc/PID/map_files can
+ * confirm it.  zs_classify_vma_of(pid) does (shmem); the same VMA asked as
+ * this process's (pid 0) cannot be confirmed here: UNKNOWN, not a guess. */
+Test(classify, vma_of_another_process_asks_its_map_files, .timeout = 30) {
+  zt_need(geteuid() == 0, "root: a mount namespace and map_files of another process");
+  char dir[] = "/tmp/zt-classify-of-XXXXXX";
+  cr_assert_not_null(mkdtemp(dir));
+  int up[2], down[2];
+  cr_assert_eq(pipe(up), 0);
+  cr_assert_eq(pipe(down), 0);
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    close(up[0]);
+    close(down[1]); /* else the read below never sees the parent's close */
+    uintptr_t a = 0;
+    char path[128];
+    snprintf(path, sizeof path, "%s/f", dir);
+    int fd = -1;
+    if (unshare(CLONE_NEWNS) == 0 && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
+        mount("zt", dir, "tmpfs", 0, "size=4m") == 0 &&
+        (fd = open(path, O_RDWR | O_CREAT, 0600)) >= 0 && ftruncate(fd, 1 << 20) == 0) {
+      void *p = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+      a = p == MAP_FAILED ? 0 : (uintptr_t)p;
+    }
+    if (write(up[1], &a, sizeof a) != (ssize_t)sizeof a)
+      _exit(3);
+    char c;
+    (void)!read(down[0], &c, 1);
+    _exit(0);
+  }
+  close(up[1]);
+  close(down[0]);
+  uintptr_t a = 0;
+  cr_assert_eq(read(up[0], &a, sizeof a), (ssize_t)sizeof a);
+  struct zs_maps r;
+  struct zs_vma v;
+  struct zs_map of, self;
+  int rc = a ? zs_maps_open(&r, pid) : -1;
+  if (rc == 0) {
+    rc = zs_maps_query(&r, a, &v);
+    zs_maps_close(&r);
+  }
+  if (rc == 0) {
+    zs_classify_vma_of(pid, &v, &of);
+    zs_classify_vma(&v, &self);
+  }
+  close(down[1]);
+  int st;
+  waitpid(pid, &st, 0);
+  rmdir(dir);
+  cr_assert_neq(a, 0, "the child could not mount and map a tmpfs file");
+  cr_assert_eq(rc, 0, "reading the child's maps: %d", rc);
+  cr_assert_eq(v.start, a);
+  cr_assert_eq(of.kind, ZAPSHIM_KIND_SHMEM_SHARED, "kind %d", of.kind);
+  cr_assert_eq(self.kind, ZAPSHIM_KIND_UNKNOWN, "kind %d", self.kind);
 }

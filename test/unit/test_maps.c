@@ -98,6 +98,8 @@ static pid_t fork_child(uintptr_t *addr_out, int *cmd) {
   pid_t pid = fork();
   cr_assert_geq(pid, 0);
   if (pid == 0) {
+    close(up[0]);
+    close(down[1]); /* a parent that fails before its command closes: EOF, exit */
     int fd = memfd_create("zt-maps-child", MFD_CLOEXEC);
     char *p = fd >= 0 && ftruncate(fd, (off_t)LEN) == 0
                 ? mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)

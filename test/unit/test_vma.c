@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "classify.h"
+#include "mountinfo.h"
 #include "state.h"
 #include "testutil.h"
 #include "unit_setup.h"
