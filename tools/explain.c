@@ -2,19 +2,23 @@
  * explain.c - zapshim --explain PID: every mapping of a running process,
  * its memory kind (classified as the core classifies a VMA it did not see
  * mapped), the call zapshim uses to zap it, and a warning where a plain
- * madvise(MADV_DONTNEED) would not free it.  Needs no shim in the process.
+ * madvise(MADV_DONTNEED) would not free it, and whether zapshim covers the
+ * process (preloaded in it, or tracing it).  Needs no shim in the process:
+ * the mappings come from the core's maps reader of any process (vma.h) and
+ * are classified by the core (zs_classify_vma_of).
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "classify.h"
 #include "policy.h"
-#include "procmaps.h"
 #include "state.h"
 #include "tool.h"
 #include "zapshim.h"
@@ -58,11 +62,12 @@ static bool named_file(pid_t pid, const struct zs_vma *v, int kind) {
   size_t n = strlen(v->name), d = sizeof deleted - 1;
   if (n < d || strcmp(v->name + n - d, deleted) != 0)
     return true;
-  char path[96];
   struct stat st;
-  snprintf(path, sizeof path, "/proc/%d/map_files/%lx-%lx", (int)pid, (unsigned long)v->start,
-           (unsigned long)v->end);
-  return stat(path, &st) == 0 && st.st_nlink > 0;
+  int fd = zs_proc_open_map_file_of(pid, v->start, v->end, O_PATH);
+  bool linked = fd >= 0 && fstat(fd, &st) == 0 && st.st_ino == v->ino && st.st_nlink > 0;
+  if (fd >= 0)
+    close(fd);
+  return linked;
 }
 
 /* call_for - the call zapshim makes when the program asks MADV_DONTNEED
@@ -95,7 +100,8 @@ static const char *human(unsigned long long v, char *buf, size_t len) {
   return buf;
 }
 
-/* comm_of - the process's command name into buf ("?" if unreadable). */
+/* comm_of - the command name of process (or thread) pid into buf ("?" if
+ * unreadable). */
 static void comm_of(pid_t pid, char *buf, size_t len) {
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
@@ -108,6 +114,38 @@ static void comm_of(pid_t pid, char *buf, size_t len) {
   }
 }
 
+/* tracer_of - TracerPid of process pid from /proc/PID/status: the thread
+ * tracing it, 0 if none or unreadable. */
+static pid_t tracer_of(pid_t pid) {
+  char path[64], line[256];
+  snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+  FILE *f = fopen(path, "re");
+  int t = 0;
+  while (f && fgets(line, sizeof line, f))
+    if (sscanf(line, "TracerPid: %d", &t) == 1)
+      break;
+  if (f)
+    fclose(f);
+  return (pid_t)t;
+}
+
+/* is_zapshim - true if process (or thread) pid is the zapshim command: its
+ * comm or the last component of its exe is "zapshim". */
+static bool is_zapshim(pid_t pid) {
+  char comm[64], path[64], exe[4096];
+  comm_of(pid, comm, sizeof comm);
+  if (strcmp(comm, "zapshim") == 0)
+    return true;
+  snprintf(path, sizeof path, "/proc/%d/exe", (int)pid);
+  ssize_t n = readlink(path, exe, sizeof exe - 1);
+  if (n <= 0)
+    return false;
+  exe[n] = 0;
+  const char *b = strrchr(exe, '/');
+  b = b ? b + 1 : exe;
+  return strcmp(b, "zapshim") == 0 || strcmp(b, "zapshim (deleted)") == 0;
+}
+
 /* shim_in - the name of a libzapshim.so* mapping of the process, or NULL. */
 static const char *shim_in(const struct zs_vma *v, size_t n) {
   for (size_t i = 0; i < n; i++) {
@@ -118,6 +156,54 @@ static const char *shim_in(const struct zs_vma *v, size_t n) {
   return NULL;
 }
 
+/*
+ * read_vmas - every VMA of process pid, in address order, with the core's
+ * maps reader (PROCMAP_QUERY where the kernel the policy is for has it,
+ * else the parsed file).  *out is malloc'ed (free it), *n its length,
+ * *source "PROCMAP_QUERY" or "maps".  Returns 0 or an errno (ESRCH: no
+ * such process, or it exited meanwhile; EACCES: not allowed to read it;
+ * ZS_VMA_UNAVAILABLE: no /proc).
+ */
+static int read_vmas(pid_t pid, struct zs_vma **out, size_t *n, const char **source) {
+  struct zs_maps r;
+  int e = pid > 0 ? zs_maps_open(&r, pid) : ESRCH;
+  if (e)
+    return e;
+  struct zs_vma *v = NULL;
+  size_t len = 0, cap = 0;
+  uintptr_t addr = 0;
+  for (;;) {
+    if (len == cap) {
+      size_t ncap = cap ? cap * 2 : 64;
+      struct zs_vma *nv = realloc(v, ncap * sizeof *nv);
+      if (!nv) {
+        e = ENOMEM;
+        break;
+      }
+      v = nv;
+      cap = ncap;
+    }
+    e = zs_maps_query(&r, addr, &v[len]);
+    if (e)
+      break;
+    addr = v[len].end;
+    len++;
+    if (addr == 0) /* the top of the address space */
+      break;
+  }
+  *source = zs_maps_uses_query(&r) ? "PROCMAP_QUERY" : "maps";
+  zs_maps_close(&r);
+  if (e == ENOENT)
+    e = 0;
+  if (e) {
+    free(v);
+    return e;
+  }
+  *out = v;
+  *n = len;
+  return 0;
+}
+
 /* zt_explain - see tool.h. */
 int zt_explain(const struct zt_opts *o, pid_t pid) {
   (void)o;
@@ -125,10 +211,13 @@ int zt_explain(const struct zt_opts *o, pid_t pid) {
   size_t n = 0;
   const char *source = "";
   const struct zs_caps *caps = &zs_state.caps;
-  int e = zt_procmaps_read(pid, caps->procmap_query, &v, &n, &source);
+  int e = read_vmas(pid, &v, &n, &source);
   if (e) {
     fprintf(stderr, "zapshim: cannot read the mappings of process %d: %s\n", (int)pid,
-            e == ESRCH ? "no such process" : strerror(e));
+            e == ESRCH                ? "no such process"
+            : e == EACCES             ? "not allowed (another user's, or not dumpable)"
+            : e == ZS_VMA_UNAVAILABLE ? "no /proc here"
+                                      : strerror(e));
     return 1;
   }
   char comm[64], sz[16];
@@ -136,12 +225,25 @@ int zt_explain(const struct zt_opts *o, pid_t pid) {
   printf("zapshim %s: process %d (%s), %zu mappings via %s; policy for Linux %u.%u\n",
          ZAPSHIM_VERSION_STRING, (int)pid, comm, n, source, ZS_KVER_MAJOR(caps->version),
          ZS_KVER_MINOR(caps->version));
+  /* Covered: the preload is mapped in it, or a zapshim supervisor traces it. */
   const char *shim = shim_in(v, n);
+  pid_t tracer = tracer_of(pid);
+  bool traced = tracer > 0 && is_zapshim(tracer);
   if (shim)
-    printf("zapshim is loaded in it (%s): its MADV_DONTNEED/MADV_REMOVE get the calls below.\n",
+    printf("zapshim is loaded in it (preload): %s; its MADV_DONTNEED/MADV_REMOVE get the calls "
+           "below.\n",
            shim);
-  else
+  if (traced)
+    printf("%s traced by zapshim (pid %d): its MADV_DONTNEED/MADV_REMOVE get the calls below.\n",
+           shim ? "It is also" : "zapshim is not loaded in it; it is", (int)tracer);
+  if (!shim && !traced) {
     printf("zapshim is NOT loaded in it: its madvise calls go to the kernel unchanged.\n");
+    if (tracer > 0) {
+      char tcomm[64];
+      comm_of(tracer, tcomm, sizeof tcomm);
+      printf("(it is traced by pid %d (%s), which is not zapshim)\n", (int)tracer, tcomm);
+    }
+  }
   printf("\n%-33s %6s %-4s %-15s %-26s %s\n", "range", "size", "perm", "kind", "zapshim uses",
          "name");
 
@@ -151,7 +253,7 @@ int zt_explain(const struct zt_opts *o, pid_t pid) {
   unsigned warns = 0, shared_zapped = 0;
   for (size_t i = 0; i < n; i++) {
     struct zs_map m;
-    zs_classify_vma(&v[i], &m);
+    zs_classify_vma_of(pid, &v[i], &m);
     char perm[5] = {v[i].flags & ZS_VMA_READ ? 'r' : '-', v[i].flags & ZS_VMA_WRITE ? 'w' : '-',
                     v[i].flags & ZS_VMA_EXEC ? 'x' : '-', v[i].flags & ZS_VMA_SHARED ? 's' : 'p',
                     0};
@@ -187,7 +289,7 @@ int zt_explain(const struct zt_opts *o, pid_t pid) {
       printf(" %s %u (%s);", zapshim_kind_name(k), counts[k], human(bytes[k], sz, sizeof sz));
   printf("\n%u mapping(s), %s, that a plain madvise(MADV_DONTNEED) would not zap%s\n", warns,
          human(warn_bytes, sz, sizeof sz),
-         warns && !shim ? ": run the program under zapshim" : "");
+         warns && !shim && !traced ? ": run the program under zapshim" : "");
   if (shared_zapped)
     printf("\nA translated MADV_DONTNEED frees shared memory for every process that maps it (a "
            "fork child,\na vhost-user backend): the point for guest RAM, a loss for a program "

@@ -5,8 +5,11 @@
 # PID` names their kinds and warns for the memfd and the hugetlbfs file,
 # marks the named file as kept (or, with --named-files=zap, zapped) and
 # says what a translated DONTNEED does to shared memory, through
-# PROCMAP_QUERY and (with --kernel=6.10) through smaps; also with the shim
-# loaded in the target.
+# PROCMAP_QUERY and (with --kernel=6.10) through the parsed maps; also with
+# the shim loaded in the target.  Coverage: "loaded in it (preload)" with
+# the shim, neither without it, and who traces the target (a tracer whose
+# command name is zapshim, and one that is not; the real supervisor is
+# tested with it).
 set -u
 Z=$1
 T=$2
@@ -34,14 +37,14 @@ if [ -z "$huge" ] || [ "${free:-0}" -lt 2 ]; then
   huge=
 fi
 
-# start TARGET [LAUNCHER...]: run the target with stdin on a fifo we hold.
+# start LABEL [LAUNCHER...]: run the target with stdin on a fifo we hold.
 start() {
   mkfifo "$tmp/in.$1"
-  "${@:2}" "$T" $huge <"$tmp/in.$1" >"$tmp/out.$1" &
+  "${@:2}" "$T" $huge <"$tmp/in.$1" >"$tmp/out.$1" 2>"$tmp/err.$1" &
   pid=$!
   exec 9>"$tmp/in.$1"
   for _ in $(seq 100); do grep -q '^ready' "$tmp/out.$1" 2>/dev/null && return 0; sleep 0.05; done
-  echo "FAIL: target did not start"; cat "$tmp/out.$1"; exit 1
+  echo "FAIL: target did not start"; cat "$tmp/out.$1" "$tmp/err.$1"; exit 1
 }
 stop() { exec 9>&-; wait "$pid"; pid=; }
 
@@ -81,10 +84,14 @@ start plain env
 "$Z" --explain "$pid" >"$tmp/explain"
 check "explain exits 0" test $? -eq 0
 check "says the shim is not loaded" grep -q "NOT loaded" "$tmp/explain"
+check "neither preloaded nor traced: no coverage claimed" \
+  bash -c "! grep -q 'traced by\\|loaded in it (preload)' '$tmp/explain'"
+check "neither: the summary says to run it under zapshim" \
+  grep -q "would not zap: run the program under zapshim" "$tmp/explain"
 check "read via PROCMAP_QUERY on this kernel" grep -q "via PROCMAP_QUERY" "$tmp/explain"
 verify plain
 "$Z" --explain "$pid" --kernel=6.10 >"$tmp/explain"
-check "--kernel=6.10 reads smaps" grep -q "via smaps" "$tmp/explain"
+check "--kernel=6.10 parses maps" grep -q "via maps" "$tmp/explain"
 verify plain
 "$Z" --explain "$pid" --named-files=zap >"$tmp/explain"
 named=$(awk '$1 == "named" { print $2 }' "$tmp/out.plain")
@@ -96,7 +103,30 @@ stop
 start shim "$Z" --
 "$Z" --explain "$pid" >"$tmp/explain"
 check "says the shim is loaded" grep -q "zapshim is loaded" "$tmp/explain"
+check "preload: covered, said so" \
+  bash -c "grep -q '^zapshim is loaded in it (preload): .*libzapshim' '$tmp/explain' &&
+           ! grep -q 'NOT loaded\\|traced by' '$tmp/explain' &&
+           ! grep -q 'run the program under zapshim' '$tmp/explain'"
 verify shim
+stop
+
+# A tracer named zapshim (the supervisor's command name) covers it; any
+# other tracer does not.
+start traced env ZT_TRACER_COMM=zapshim
+tracer=$(awk '$1 == "tracer" { print $2 }' "$tmp/out.traced")
+"$Z" --explain "$pid" >"$tmp/explain"
+check "traced by zapshim: covered, with the tracer's pid" \
+  bash -c "grep -q 'traced by zapshim (pid $tracer)' '$tmp/explain' &&
+           ! grep -q 'NOT loaded' '$tmp/explain' &&
+           ! grep -q 'run the program under zapshim' '$tmp/explain'"
+stop
+start other env ZT_TRACER_COMM=zt-other
+tracer=$(awk '$1 == "tracer" { print $2 }' "$tmp/out.other")
+"$Z" --explain "$pid" >"$tmp/explain"
+check "traced by something else: not covered, the tracer named" \
+  bash -c "grep -q 'NOT loaded' '$tmp/explain' &&
+           grep -q 'traced by pid $tracer (zt-other), which is not zapshim' '$tmp/explain' &&
+           ! grep -q 'traced by zapshim' '$tmp/explain'"
 stop
 
 "$Z" --explain 999999999 2>/dev/null
