@@ -6,8 +6,8 @@
  *   trace_run.c     fork, seccomp filter, PTRACE_SEIZE, the wait loop:
  *                   threads, children, exec, signals, exit status
  *   trace_filter.c  the filter that traps only madvise(DONTNEED|REMOVE),
- *                   and a classic-BPF evaluator for the program's own
- *                   filters (may a call be rewritten?)
+ *                   and whether the program's own filters allow a
+ *                   rewritten call (shim/bpf.h evaluates them)
  *   trace_zap.c     one trapped madvise: plan at the seccomp stop, the
  *                   rest from outside at the syscall-exit stop
  *   trace_proc.c    a traced process as a zs_proc (its maps, map_files),
@@ -41,12 +41,6 @@ int zt_filter_install(void);
  * the same).  *why is set when the answer is false. */
 bool zt_filter_allows(pid_t tid, int nr, const uint64_t args[6], uint64_t ip, const char **why);
 
-/* zt_bpf_run - run a classic BPF seccomp program on the data (nr, arch,
- * ip, args); returns its SECCOMP_RET_* value, or SECCOMP_RET_KILL_PROCESS
- * for a malformed program. */
-uint32_t zt_bpf_run(const struct sock_filter *prog, unsigned len, int nr, uint32_t arch,
-                    uint64_t ip, const uint64_t args[6]);
-
 /* ---- trace_proc.c ---- */
 
 /* A traced process as the walk sees it. */
@@ -60,6 +54,14 @@ struct zt_tproc {
  * Returns 0 or errno (zs_maps_open's). */
 int zt_tproc_open(struct zt_tproc *t, pid_t pid);
 void zt_tproc_close(struct zt_tproc *t);
+
+/* zt_tproc_get - a reader of process pid kept open between calls (a
+ * small cache; reopened by itself after an execve).  Returns NULL if it
+ * cannot be opened. */
+struct zt_tproc *zt_tproc_get(pid_t pid);
+
+/* zt_tproc_drop - process pid exited: close its cached reader. */
+void zt_tproc_drop(pid_t pid);
 
 /* zt_tproc_open_file - open the file behind the VMA [start, end) of
  * process pid through /proc/PID/map_files (flags as open(2)), checked to

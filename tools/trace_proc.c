@@ -17,10 +17,18 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-/* tp_query - the traced process's VMA at or above addr (zs_maps). */
+/* tp_query - the traced process's VMA at or above addr (zs_maps).  A
+ * reader opened before the process's execve (or a pid reused) answers
+ * ESRCH: it is opened again once. */
 static int tp_query(struct zs_proc *p, uintptr_t addr, struct zs_vma *out) {
   struct zt_tproc *t = (struct zt_tproc *)p;
-  return zs_maps_query(&t->maps, addr, out);
+  int e = zs_maps_query(&t->maps, addr, out);
+  if (e == ESRCH || e == EBADF) {
+    zs_maps_close(&t->maps);
+    if (zs_maps_open(&t->maps, t->pid) == 0)
+      e = zs_maps_query(&t->maps, addr, out);
+  }
+  return e;
 }
 
 /* tp_open - its map_files entry for [start, end). */
@@ -32,12 +40,10 @@ static int tp_open(struct zs_proc *p, uintptr_t start, uintptr_t end, int flags)
   return open(path, flags | O_CLOEXEC);
 }
 
-/* tp_classify - the kind of one of its VMAs.  The classifier's file
- * checks go through map_files of this process; for the supervisor the
- * device and mountinfo answer (same mount namespace as the tracee). */
+/* tp_classify - the kind of one of its VMAs (the classifier's file checks
+ * through the traced process's own map_files). */
 static void tp_classify(struct zs_proc *p, const struct zs_vma *v, struct zs_map *m) {
-  (void)p;
-  zs_classify_vma(v, m);
+  zs_classify_vma_of(((struct zt_tproc *)p)->pid, v, m);
 }
 
 /* zt_tproc_open - see trace.h. */
@@ -54,6 +60,36 @@ int zt_tproc_open(struct zt_tproc *t, pid_t pid) {
 /* zt_tproc_close - see trace.h. */
 void zt_tproc_close(struct zt_tproc *t) {
   zs_maps_close(&t->maps);
+}
+
+/* Readers kept open between calls: opening /proc/PID/maps costs more than
+ * the PROCMAP_QUERY itself. */
+#define ZT_TPROC_CACHE 32
+static struct zt_tproc g_cache[ZT_TPROC_CACHE];
+static unsigned g_next;
+
+/* zt_tproc_get - see trace.h. */
+struct zt_tproc *zt_tproc_get(pid_t pid) {
+  for (unsigned i = 0; i < ZT_TPROC_CACHE; i++)
+    if (g_cache[i].pid == pid && g_cache[i].maps.fd >= 0)
+      return &g_cache[i];
+  struct zt_tproc *t = &g_cache[g_next++ % ZT_TPROC_CACHE];
+  if (t->pid)
+    zt_tproc_close(t);
+  if (zt_tproc_open(t, pid) != 0) {
+    t->pid = 0;
+    return NULL;
+  }
+  return t;
+}
+
+/* zt_tproc_drop - see trace.h. */
+void zt_tproc_drop(pid_t pid) {
+  for (unsigned i = 0; i < ZT_TPROC_CACHE; i++)
+    if (g_cache[i].pid == pid) {
+      zt_tproc_close(&g_cache[i]);
+      g_cache[i].pid = 0;
+    }
 }
 
 /* zt_tproc_open_file - see trace.h. */

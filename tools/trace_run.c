@@ -35,6 +35,7 @@
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -64,6 +65,7 @@ extern char **environ;
 /* One traced thread with a zap in flight. */
 struct tthread {
   pid_t tid, tgid;
+  int stat_fd;  /* /proc/TID/stat, for the CPU it runs on; -1 */
   bool pending; /* steps queued for its syscall-exit stop */
   struct zt_pending pend;
 };
@@ -89,6 +91,8 @@ static struct tthread *thread_of(pid_t tid) {
   memset(t, 0, sizeof *t);
   t->tid = t->tgid = tid;
   char path[64], line[128];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)tid);
+  t->stat_fd = open(path, O_RDONLY | O_CLOEXEC);
   snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
   FILE *f = fopen(path, "re");
   while (f && fgets(line, sizeof line, f))
@@ -103,6 +107,8 @@ static struct tthread *thread_of(pid_t tid) {
 static void forget_thread(pid_t tid) {
   for (size_t i = 0; i < g_nthreads; i++)
     if (g_threads[i].tid == tid) {
+      if (g_threads[i].stat_fd >= 0)
+        close(g_threads[i].stat_fd);
       g_threads[i] = g_threads[--g_nthreads];
       return;
     }
@@ -133,6 +139,34 @@ const char *zt_trace_check(void) {
   return NULL;
 }
 
+static cpu_set_t g_allowed; /* the supervisor's own CPUs at start */
+static long g_spin;         /* spin_us() */
+static bool g_follow;       /* follow the tracee's CPU (ZAPSHIM_TRACE_FOLLOW=1; measured
+                             * slower here: the scheduler moves the tracee away again) */
+
+/* follow_cpu - move the supervisor to the CPU thread t last ran on (where
+ * it resumes): a round trip between two CPUs costs a wake-up of an idle
+ * one each way, on one CPU it costs two context switches. */
+static void follow_cpu(struct tthread *t) {
+  char buf[512];
+  ssize_t n = t->stat_fd >= 0 ? pread(t->stat_fd, buf, sizeof buf - 1, 0) : -1;
+  if (n <= 0)
+    return;
+  buf[n] = 0;
+  char *p = strrchr(buf, ')'); /* the name may hold spaces */
+  int field = 2, cpu = -1;
+  for (; p && *p && field < 39; p++)
+    if (*p == ' ')
+      field++;
+  if (!p || sscanf(p, "%d", &cpu) != 1 || cpu < 0 || cpu >= CPU_SETSIZE ||
+      !CPU_ISSET(cpu, &g_allowed) || cpu == sched_getcpu())
+    return;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  sched_setaffinity(0, sizeof one, &one);
+}
+
 /* on_seccomp - tid stopped at our filter's trap.  Returns the resume
  * request: PTRACE_SYSCALL when steps wait for the exit stop. */
 static int on_seccomp(pid_t tid) {
@@ -143,6 +177,8 @@ static int on_seccomp(pid_t tid) {
   struct tthread *t = thread_of(tid);
   if (!t)
     return PTRACE_CONT;
+  if (g_follow)
+    follow_cpu(t);
   int advice = (int)(uint32_t)si.seccomp.args[2];
   t->pending = zt_zap_enter(tid, t->tgid, (uintptr_t)si.seccomp.args[0], si.seccomp.args[1],
                             advice, &t->pend);
@@ -163,10 +199,13 @@ static void on_syscall_exit(pid_t tid) {
 }
 
 /* spin_us - how long to poll for the next stop before sleeping in
- * waitpid (ZAPSHIM_TRACE_SPIN_US, default 0: sleep at once). */
-static long spin_us(void) {
+ * waitpid after a trap (ZAPSHIM_TRACE_SPIN_US): by default 100 us when
+ * the supervisor may run on another CPU than the tracee (waking an idle
+ * CPU costs more than the whole round trip), 0 on one CPU (polling would
+ * only steal the tracee's time). */
+static long spin_us(bool many_cpus) {
   const char *s = getenv("ZAPSHIM_TRACE_SPIN_US");
-  return s ? strtol(s, NULL, 10) : 0;
+  return s ? strtol(s, NULL, 10) : many_cpus ? 100 : 0;
 }
 
 /* now_us - a monotonic clock in microseconds. */
@@ -195,7 +234,7 @@ static pid_t wait_any(int *st, long spin) {
  * process's wait status. */
 static int supervise(pid_t main_pid) {
   int main_status = 0, st;
-  long spin = spin_us(), cur_spin = 0;
+  long spin = g_spin, cur_spin = 0;
   for (;;) {
     pid_t tid = wait_any(&st, cur_spin);
     cur_spin = 0;
@@ -208,6 +247,7 @@ static int supervise(pid_t main_pid) {
       if (tid == main_pid)
         main_status = st;
       forget_thread(tid);
+      zt_tproc_drop(tid); /* a no-op unless tid led a process */
       continue;
     }
     if (!WIFSTOPPED(st))
@@ -295,6 +335,10 @@ int zt_trace_run(const struct zt_opts *o, const char *path, char **argv) {
     return -1;
   }
   g_main = pid;
+  const char *fo = getenv("ZAPSHIM_TRACE_FOLLOW");
+  bool many = sched_getaffinity(0, sizeof g_allowed, &g_allowed) == 0 && CPU_COUNT(&g_allowed) > 1;
+  g_follow = fo && strcmp(fo, "1") == 0 && many;
+  g_spin = spin_us(many);
   signal(SIGINT, SIG_IGN);
   signal(SIGQUIT, SIG_IGN);
   struct sigaction sa = {.sa_handler = forward};

@@ -184,13 +184,12 @@ bool zt_zap_enter(pid_t tid, pid_t pid, uintptr_t addr, uint64_t len, int advice
   memset(pend, 0, sizeof *pend);
   if ((addr & (page - 1)) || rlen < len || addr + rlen < addr || rlen == 0)
     return false; /* the kernel's own answer */
-  struct zt_tproc t;
-  if (zt_tproc_open(&t, pid) != 0)
+  struct zt_tproc *t = zt_tproc_get(pid);
+  if (!t)
     return false; /* cannot ask: the program's own call */
   static struct planned pieces[ZT_PENDING_MAX];
   bool more;
-  int n = plan_range(&t, addr, addr + rlen, advice, pieces, ZT_PENDING_MAX, &more);
-  zt_tproc_close(&t);
+  int n = plan_range(t, addr, addr + rlen, advice, pieces, ZT_PENDING_MAX, &more);
 
   /* Does the plan need the call's advice changed (REMOVE -> DONTNEED)? */
   bool want_dontneed = false, blocked = false;
@@ -279,11 +278,10 @@ bool zt_zap_enter(pid_t tid, pid_t pid, uintptr_t addr, uint64_t len, int advice
  * file the step was planned on at the same offset (and, for a punch of
  * shared memory, a shared writable view); *v gets the VMA. */
 static bool still_there(pid_t pid, const struct zt_pending_step *s, struct zs_vma *v) {
-  struct zt_tproc t;
-  if (zt_tproc_open(&t, pid) != 0)
+  struct zt_tproc *t = zt_tproc_get(pid);
+  if (!t)
     return false;
-  int e = zs_maps_query(&t.maps, s->start, v);
-  zt_tproc_close(&t);
+  int e = t->proc.query(&t->proc, s->start, v);
   if (e != 0 || v->start > s->start || v->end < s->end || v->ino != s->ino ||
       zs_dev_pack(v->dev_major, v->dev_minor) != s->dev)
     return false;
