@@ -1,8 +1,8 @@
 #!/bin/bash
-# run.sh ZAPSHIM STATIC_ZAP DYNAMIC_ZAP - the syscall path's mechanics.
+# run.sh ZAPSHIM STATIC_ZAP DYNAMIC_ZAP STATIC_FILTER - the syscall path's mechanics.
 # Each check runs bounded (timeout) and prints PASS/FAIL; exit 1 if any failed.
 set -u
-zs=$1 st=$2 dyn=$3
+zs=$1 st=$2 dyn=$3 filt=$4
 fails=0 log=$(mktemp) out=$(mktemp)
 trap 'rm -f "$log" "$out"' EXIT
 t() { timeout -k 5 30 "$@"; }
@@ -24,6 +24,13 @@ check "static: log line MADV_DONTNEED -> MADV_REMOVE ok" \
 : >"$log"
 t "$zs" --log="$log" -- "$st" remove >"$out"; rc=$?
 check "static: private REMOVE answered as DONTNEED (rc=$rc)" $([ $rc = 0 ]; echo $?) "$(cat "$out" "$log")"
+
+# The program's own filter kills on DONTNEED: the policy's rewrite of its
+# private REMOVE is refused, the call left as asked (EINVAL), logged.
+: >"$log"
+t "$zs" --log="$log" -- "$filt" >"$out"; rc=$?
+check "own filter forbids the rewrite: not killed, kernel's EINVAL (rc=$rc)" \
+  $([ $rc = 0 ] && grep -q "seccomp filter forbids the translated call" "$log"; echo $?) "$(cat "$out" "$log")"
 
 # --preload forces the preload path (which cannot reach a static program).
 : >"$log"
