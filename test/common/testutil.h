@@ -356,10 +356,19 @@ bool zt_kernel_emulated(void);
 /* ------------------------------------------------------------------ */
 
 /*
+ * zt_syscall - a system call made with the CPU's syscall instruction (six
+ * register arguments, the unused ones ignored by the kernel), past libc
+ * and past the preload, which interposes glibc's syscall() itself: what
+ * the kernel alone does.  Same contract as syscall(2): the result, or -1
+ * with errno set.  x86_64.
+ */
+long zt_syscall(long nr, ...);
+
+/*
  * zt_raw_mmap / zt_raw_munmap / zt_raw_madvise - the system calls made
- * with syscall(2), which the shim does not interpose: changes it must not
- * see, and the kernel's own answer to a call.  mmap returns the address
- * or MAP_FAILED; the others 0 or -1; errno is set on failure.
+ * with zt_syscall, which the shim cannot see: changes it must not see,
+ * and the kernel's own answer to a call.  mmap returns the address or
+ * MAP_FAILED; the others 0 or -1; errno is set on failure.
  */
 void *zt_raw_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 int zt_raw_munmap(void *addr, size_t len);

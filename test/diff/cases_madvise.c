@@ -66,7 +66,7 @@ static int ref_huge_partial(const struct denv *e, char *a, size_t len) {
   uintptr_t fa = (s + e->unit - 1) & ~(e->unit - 1), fb = end & ~(e->unit - 1);
   int r = 0;
   if (fa < fb)
-    r = (int)syscall(SYS_madvise, (void *)fa, fb - fa, MADV_DONTNEED);
+    r = (int)zt_syscall(SYS_madvise, (void *)fa, fb - fa, MADV_DONTNEED);
   else
     fa = fb = end;
   if (r == 0) {
@@ -83,16 +83,16 @@ static void run_ref(const struct dcase *c, const struct denv *e, char *a, size_t
   int ret = 0;
   switch (c->ref) {
   case R_SAME:
-    ret = (int)syscall(SYS_madvise, a, len, c->advice);
+    ret = (int)zt_syscall(SYS_madvise, a, len, c->advice);
     break;
   case R_REMOVE:
-    ret = (int)syscall(SYS_madvise, a, len, MADV_REMOVE);
+    ret = (int)zt_syscall(SYS_madvise, a, len, MADV_REMOVE);
     break;
   case R_DONTNEED:
-    ret = (int)syscall(SYS_madvise, a, len, MADV_DONTNEED);
+    ret = (int)zt_syscall(SYS_madvise, a, len, MADV_DONTNEED);
     break;
   case R_DONTNEED_PUNCH:
-    ret = (int)syscall(SYS_madvise, a, len, MADV_DONTNEED);
+    ret = (int)zt_syscall(SYS_madvise, a, len, MADV_DONTNEED);
     if (ret == 0)
       cr_assert(fallocate(e->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, a - e->base,
                           (off_t)((len + P - 1) & ~(P - 1))) == 0,

@@ -3,6 +3,7 @@
  */
 #define _GNU_SOURCE
 #include "diff.h"
+#include "testutil.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -20,14 +21,14 @@
 int d_madvise(enum dside s, void *a, size_t len, int advice) {
   if (s == D_SHIM)
     return madvise(a, len, advice);
-  return (int)syscall(SYS_madvise, a, len, advice);
+  return (int)zt_syscall(SYS_madvise, a, len, advice);
 }
 
 /* d_mmap - see diff.h. */
 void *d_mmap(enum dside s, void *a, size_t len, int prot, int flags, int fd, off_t off) {
   if (s == D_SHIM)
     return mmap(a, len, prot, flags, fd, off);
-  long r = syscall(SYS_mmap, a, len, prot, flags, fd, off);
+  long r = zt_syscall(SYS_mmap, a, len, prot, flags, fd, off);
   return r == -1 ? MAP_FAILED : (void *)r;
 }
 
@@ -35,7 +36,7 @@ void *d_mmap(enum dside s, void *a, size_t len, int prot, int flags, int fd, off
 int d_munmap(enum dside s, void *a, size_t len) {
   if (s == D_SHIM)
     return munmap(a, len);
-  return (int)syscall(SYS_munmap, a, len);
+  return (int)zt_syscall(SYS_munmap, a, len);
 }
 
 /* d_mremap - see diff.h. new_addr is passed to libc only with the flags
@@ -46,7 +47,7 @@ void *d_mremap(enum dside s, void *old, size_t old_len, size_t new_len, int flag
       return mremap(old, old_len, new_len, flags, na);
     return mremap(old, old_len, new_len, flags);
   }
-  long r = syscall(SYS_mremap, old, old_len, new_len, flags, na);
+  long r = zt_syscall(SYS_mremap, old, old_len, new_len, flags, na);
   return r == -1 ? MAP_FAILED : (void *)r;
 }
 
@@ -54,7 +55,7 @@ void *d_mremap(enum dside s, void *old, size_t old_len, size_t new_len, int flag
 void *d_shmat(enum dside s, int id, const void *a, int flags) {
   if (s == D_SHIM)
     return shmat(id, a, flags);
-  long r = syscall(SYS_shmat, id, a, flags);
+  long r = zt_syscall(SYS_shmat, id, a, flags);
   return r == -1 ? (void *)-1 : (void *)r;
 }
 
@@ -62,35 +63,35 @@ void *d_shmat(enum dside s, int id, const void *a, int flags) {
 int d_shmdt(enum dside s, const void *a) {
   if (s == D_SHIM)
     return shmdt(a);
-  return (int)syscall(SYS_shmdt, a);
+  return (int)zt_syscall(SYS_shmdt, a);
 }
 
 /* d_close - see diff.h. */
 int d_close(enum dside s, int fd) {
   if (s == D_SHIM)
     return close(fd);
-  return (int)syscall(SYS_close, fd);
+  return (int)zt_syscall(SYS_close, fd);
 }
 
 /* d_dup2 - see diff.h. */
 int d_dup2(enum dside s, int oldfd, int newfd) {
   if (s == D_SHIM)
     return dup2(oldfd, newfd);
-  return (int)syscall(SYS_dup2, oldfd, newfd);
+  return (int)zt_syscall(SYS_dup2, oldfd, newfd);
 }
 
 /* d_dup3 - see diff.h. */
 int d_dup3(enum dside s, int oldfd, int newfd, int flags) {
   if (s == D_SHIM)
     return dup3(oldfd, newfd, flags);
-  return (int)syscall(SYS_dup3, oldfd, newfd, flags);
+  return (int)zt_syscall(SYS_dup3, oldfd, newfd, flags);
 }
 
 /* d_close_range - see diff.h. */
 int d_close_range(enum dside s, unsigned first, unsigned last, int flags) {
   if (s == D_SHIM)
     return close_range(first, last, flags);
-  return (int)syscall(SYS_close_range, first, last, flags);
+  return (int)zt_syscall(SYS_close_range, first, last, flags);
 }
 
 /* d_result - see diff.h. */

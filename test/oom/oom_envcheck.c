@@ -15,6 +15,7 @@
  * kernel's merged VMA, from page 1).  Exits 0 if as expected, else 1.
  */
 #define _GNU_SOURCE
+#include "testutil.h"
 #include "zapshim.h"
 
 #include <dlfcn.h>
@@ -50,7 +51,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-  long g = syscall(SYS_mmap, NULL, 4 * pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  long g = zt_syscall(SYS_mmap, NULL, 4 * pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (g == -1) {
     perror("oom_envcheck: guard");
     return 1;

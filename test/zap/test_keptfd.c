@@ -106,7 +106,7 @@ Test(keptfd, close_loop_above_obs) {
  */
 Test(keptfd, raw_close_range_above_obs) {
   struct priv m = priv_memfd();
-  long r = syscall(SYS_close_range, (unsigned)m.obs + 1, ~0U, 0);
+  long r = zt_syscall(SYS_close_range, (unsigned)m.obs + 1, ~0U, 0);
   cr_assert(r == 0, "raw close_range: %s", strerror(errno));
   assert_private_remove_whole(&m, "after a raw close_range(obs+1, ~0) the shim did not see");
 }
@@ -219,7 +219,7 @@ Test(keptfd, kept_number_replaced_by_raw_dup3) {
   cr_assert_geq(kept, 0, "the shim keeps a descriptor for a private memfd");
   int other = zt_make_memfd(LEN, 0);
   zt_pfill(other, 0, LEN, OTHER_FILL);
-  cr_assert_eq(syscall(SYS_dup3, other, kept, O_CLOEXEC), kept);
+  cr_assert_eq(zt_syscall(SYS_dup3, other, kept, O_CLOEXEC), kept);
   assert_private_remove_whole(&m, "kept number replaced by a raw dup3");
   zt_assert_pbytes(kept, 0, LEN, OTHER_FILL, "the file now at the kept number is untouched");
 }
@@ -275,10 +275,10 @@ Test(keptfd, no_descriptor_left_for_the_shim) {
  * pipe's read end (non-blocking); the write end's only descriptor is n.
  */
 static int pipe_on_number(int n) {
-  cr_assert_eq(syscall(SYS_close_range, (unsigned)n, (unsigned)n, 0), 0, "raw close_range");
+  cr_assert_eq(zt_syscall(SYS_close_range, (unsigned)n, (unsigned)n, 0), 0, "raw close_range");
   int pfd[2];
   cr_assert_eq(pipe2(pfd, O_NONBLOCK | O_CLOEXEC), 0, "pipe2: %s", strerror(errno));
-  cr_assert_eq(syscall(SYS_dup3, pfd[1], n, 0), n, "raw dup3 onto %d: %s", n, strerror(errno));
+  cr_assert_eq(zt_syscall(SYS_dup3, pfd[1], n, 0), n, "raw dup3 onto %d: %s", n, strerror(errno));
   close(pfd[1]);
   return pfd[0];
 }
@@ -418,8 +418,8 @@ Test(keptfd, chroot_without_proc) {
       _exit(77);
     if (access("/proc/self/maps", F_OK) == 0)
       _exit(2);
-    long sh = syscall(SYS_mmap, NULL, LEN, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
-    long an = syscall(SYS_mmap, NULL, LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+    long sh = zt_syscall(SYS_mmap, NULL, LEN, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+    long an = zt_syscall(SYS_mmap, NULL, LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                       -1, 0);
     if (sh == -1 || an == -1)
       _exit(3);
@@ -442,7 +442,7 @@ Test(keptfd, chroot_without_proc) {
     }
     if (pfd < 0)
       _exit(8);
-    syscall(SYS_close_range, (unsigned)pfd, (unsigned)pfd, 0);
+    zt_syscall(SYS_close_range, (unsigned)pfd, (unsigned)pfd, 0);
     memset((void *)an, ZT_FILL, LEN);
     if (madvise((void *)an, LEN, MADV_DONTNEED) != 0)
       _exit(9); /* must be the program's own call: 0 */

@@ -37,7 +37,7 @@ static int child_status(pid_t pid) {
  * DONTNEED: 0 if the memfd was really freed, else a nonzero code. */
 static int memfd_zapped_by_dontneed(void *addr) {
   int fd = zt_make_memfd(LEN, 0);
-  long r = syscall(SYS_mmap, addr, LEN, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, (off_t)0);
+  long r = zt_syscall(SYS_mmap, addr, LEN, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, (off_t)0);
   if (r != (long)addr)
     return 2;
   memset(addr, 0xAB, LEN);

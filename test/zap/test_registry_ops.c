@@ -36,7 +36,7 @@
 
 /* mmap through the raw syscall: the shim does not see this mapping. */
 static void *raw_mmap(void *addr, size_t len, int flags, int fd, off_t off) {
-  long r = syscall(SYS_mmap, addr, len, PROT_READ | PROT_WRITE, flags, fd, off);
+  long r = zt_syscall(SYS_mmap, addr, len, PROT_READ | PROT_WRITE, flags, fd, off);
   cr_assert(r < -4095 || r >= 0, "raw mmap(%p, %#zx, flags %#x): %s", addr, len, flags,
             strerror((int)-r));
   return (void *)r;

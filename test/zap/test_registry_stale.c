@@ -27,7 +27,7 @@
 
 /* MAP_FIXED through the raw syscall, over whatever is at addr. */
 static void raw_fixed(void *addr, size_t len, int flags, int fd, off_t off) {
-  long r = syscall(SYS_mmap, addr, len, PROT_READ | PROT_WRITE, flags | MAP_FIXED, fd, off);
+  long r = zt_syscall(SYS_mmap, addr, len, PROT_READ | PROT_WRITE, flags | MAP_FIXED, fd, off);
   cr_assert(r == (long)addr, "raw MAP_FIXED at %p: %s", addr, strerror(r < 0 ? (int)-r : 0));
 }
 
@@ -173,7 +173,7 @@ struct zcall {
   char *p;
   size_t len;
   int advice;
-  bool raw; /* the kernel's own answer: syscall(SYS_madvise) */
+  bool raw; /* the kernel's own answer: zt_syscall(SYS_madvise) */
 };
 
 /* step run in a child: the zap, through libc (the shim) or raw. */
