@@ -20,6 +20,8 @@ static const char *const known_vars[] = {
   "ZAPSHIM_STATS",
   "ZAPSHIM_RESTRICT_EXE",
   "ZAPSHIM_NAMED_FILES",
+  "ZAPSHIM_TRACE_SPIN_US", /* the zapshim command's syscall path (tools/trace_run.c) */
+  "ZAPSHIM_TRACE_FOLLOW",
 #ifdef ZAPSHIM_FAULT_INJECTION
   "ZAPSHIM_FAULT_REGISTRY", /* test builds: registry node allocation fails */
 #endif
