@@ -12,6 +12,11 @@
 #       when the control passed or failed some other way (a crash, a
 #       timeout), 77 when CMD skipped.  Stricter than ctest's WILL_FAIL,
 #       which would also accept a crash or a missing tool.
+#   zst_run.sh asked CASE LOGPAT -- CMD ARGS...
+#       CMD (run under the preload, whose translated calls the program's own
+#       seccomp filter forbids) must live and have only CASE fail (its
+#       memory left as asked: exit 1, a "FAIL CASE" line and no other FAIL
+#       line), and its output must contain LOGPAT (the shim saying why).
 set -u
 case ${1:-} in
 need)
@@ -56,8 +61,27 @@ control)
   fi
   exit 1
   ;;
+asked)
+  want=$2 logpat=$3
+  shift 4
+  out=$(mktemp /tmp/zst-asked.XXXXXX)
+  trap 'rm -f "$out"' EXIT
+  "$@" >"$out" 2>&1
+  rc=$?
+  cat "$out"
+  echo "---- left as asked: exit status $rc"
+  ok=1
+  [[ $rc == 1 ]] || { echo "asked: want exit 1 (only '$want' failing), got $rc"; ok=0; }
+  grep -qF "FAIL $want" "$out" || { echo "asked: '$want' did not fail"; ok=0; }
+  others=$(grep '^FAIL ' "$out" | grep -vF "FAIL $want" || true)
+  [[ -z $others ]] || { echo "asked: other checks failed too: $others"; ok=0; }
+  grep -qE "$logpat" "$out" || { echo "asked: no log line matching '$logpat'"; ok=0; }
+  ((ok)) && echo "asked: the program lives, its memory left as asked, and the log says why"
+  ((ok)) && exit 0
+  exit 1
+  ;;
 *)
-  echo "usage: $0 need WHAT | control PATTERN... -- CMD ARGS..." >&2
+  echo "usage: $0 need WHAT | control PATTERN... -- CMD ARGS... | asked CASE LOGPAT -- CMD ARGS..." >&2
   exit 2
   ;;
 esac
