@@ -236,12 +236,6 @@ static void zs_map_files_rel(pid_t pid, uintptr_t start, uintptr_t end, char *pa
   }
 }
 
-/* zs_vma_map_files_path - see procfs.h. */
-void zs_vma_map_files_path(uintptr_t start, uintptr_t end, char *path) {
-  memcpy(path, "/proc/", 6);
-  zs_map_files_rel(0, start, end, path + 6);
-}
-
 /* zs_vma_open_map_file - see procfs.h. */
 int zs_vma_open_map_file(uintptr_t start, uintptr_t end, int flags) {
   return zs_proc_open_map_file_of(0, start, end, flags);

@@ -71,16 +71,6 @@ int zs_proc_reachable(void);
 #define ZS_MAP_FILES_PATH_MAX 64
 
 /*
- * zs_vma_map_files_path - "/proc/self/map_files/START-END" for the VMA
- * [start, end), as the kernel names it (lower-case hex), into path (at
- * least ZS_MAP_FILES_PATH_MAX bytes).  Opening it reaches the file behind
- * a mapping even when no descriptor of it is left (needs CAP_SYS_ADMIN or
- * CAP_CHECKPOINT_RESTORE).  The path fails after a chroot: prefer
- * zs_vma_open_map_file.
- */
-void zs_vma_map_files_path(uintptr_t start, uintptr_t end, char *path);
-
-/*
  * zs_vma_open_map_file - open the file behind the VMA [start, end) through
  * map_files, relative to the kept /proc (works after a chroot), with these
  * open flags (O_CLOEXEC added).  The caller confirms it is the file it
