@@ -133,9 +133,14 @@ void zs_line_errno(struct zs_line *l, int e) {
 
 /* zs_line_start - reset l to "zapshim[PID]: TAG". */
 void zs_line_start(struct zs_line *l, const char *tag) {
+  zs_line_start_pid(l, 0, tag);
+}
+
+/* zs_line_start_pid - see log.h. */
+void zs_line_start_pid(struct zs_line *l, int pid, const char *tag) {
   l->len = 0;
   zs_line_str(l, "zapshim[");
-  zs_line_dec(l, (long long)syscall(SYS_getpid));
+  zs_line_dec(l, pid ? (long long)pid : (long long)syscall(SYS_getpid));
   zs_line_str(l, "]: ");
   zs_line_str(l, tag);
 }

@@ -17,8 +17,11 @@ struct zs_line {
   char buf[ZS_LINE_MAX];
 };
 
-/* zs_line_start - begin a line "zapshim[PID]: " + tag. */
+/* zs_line_start - begin a line "zapshim[PID]: " + tag, PID this process's. */
 void zs_line_start(struct zs_line *l, const char *tag);
+/* zs_line_start_pid - the same for another process (a traced one); pid 0
+ * is this process. */
+void zs_line_start_pid(struct zs_line *l, int pid, const char *tag);
 void zs_line_str(struct zs_line *l, const char *s);
 void zs_line_dec(struct zs_line *l, long long v);
 void zs_line_udec(struct zs_line *l, unsigned long long v);

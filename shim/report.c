@@ -18,7 +18,7 @@ void zs_report_call(const struct zs_report *r, const char *call, int err) {
   if (!zs_log_enabled())
     return;
   struct zs_line l;
-  zs_line_start(&l, "madvise ");
+  zs_line_start_pid(&l, r->pid, "madvise ");
   zs_line_hex(&l, r->start);
   zs_line_str(&l, "-");
   zs_line_hex(&l, r->end);
@@ -40,7 +40,7 @@ void zs_report_incomplete(const struct zs_report *r, uintptr_t a, uintptr_t b, c
   if (!zs_log_enabled())
     return;
   struct zs_line l;
-  zs_line_start(&l, "warning: zap not whole at ");
+  zs_line_start_pid(&l, r->pid, "warning: zap not whole at ");
   zs_line_hex(&l, a);
   zs_line_str(&l, "-");
   zs_line_hex(&l, b);

@@ -18,6 +18,7 @@ struct zs_report {
   uintptr_t start, end; /* the piece */
   int kind;             /* enum zapshim_kind */
   bool from_registry;   /* the kind came from the registry, not the kernel */
+  int pid;              /* the process whose memory it is; 0: this one */
 };
 
 /* zs_report_call - the line for a translated piece: the call made and its

@@ -87,7 +87,6 @@ struct zt_pending_step {
   uint64_t file_offset; /* PUNCH */
   uint64_t ino;         /* the file the kernel showed at the seccomp stop */
   uint32_t dev;
-  uintptr_t vstart, vend; /* its VMA then */
   bool fallback;        /* a failure means: the program's own call stood (logged) */
   struct zs_report r;
   const char *call;
@@ -110,6 +109,15 @@ bool zt_zap_enter(pid_t tid, pid_t pid, uintptr_t addr, uint64_t len, int advice
  * returned rval: carry out the pending steps (punches through the file
  * the kernel shows there now, zeros into writable memory), log each. */
 void zt_zap_exit(pid_t tid, pid_t pid, int64_t rval, struct zt_pending *pend);
+
+/* ---- trace_verify.c ---- */
+
+/* zt_verify_step - --verify: after the last step of a translated piece
+ * of process pid, check with the kernel that the piece is gone (pagemap:
+ * nothing present or swapped; a punched file range: no data left) and log
+ * the answer as the preload's verify does.  Returns 0 (whole), the number
+ * of pages or ranges left, or -errno if the kernel could not be asked. */
+long zt_verify_step(pid_t pid, const struct zt_pending_step *s);
 
 /* ---- trace_elf.c ---- */
 

@@ -222,7 +222,8 @@ bool zt_zap_enter(pid_t tid, pid_t pid, uintptr_t addr, uint64_t len, int advice
   for (int i = 0; i < n; i++) {
     struct zs_piece *p = &pieces[i].p;
     struct zs_plan *pl = &pieces[i].plan;
-    struct zs_report r = {.advice = advice, .start = p->start, .end = p->end, .kind = p->m.kind};
+    struct zs_report r = {.advice = advice, .start = p->start, .end = p->end, .kind = p->m.kind,
+                          .pid = pid};
     zs_stats_add(p->m.kind, ZS_STAT_SEEN, 1);
     const char *why = zs_policy_why(p->m.kind, p->facts, advice, &zs_state.caps,
                                     zs_state.cfg.named_files_zap);
@@ -267,7 +268,7 @@ bool zt_zap_enter(pid_t tid, pid_t pid, uintptr_t addr, uint64_t len, int advice
   }
   if (more || pend->truncated) {
     struct zs_report r = {.advice = advice, .start = addr, .end = addr + rlen,
-                          .kind = ZAPSHIM_KIND_UNKNOWN};
+                          .kind = ZAPSHIM_KIND_UNKNOWN, .pid = pid};
     zs_report_incomplete(&r, addr, addr + rlen,
                          "more pieces than the supervisor plans in one call: the rest as asked");
   }
@@ -368,6 +369,8 @@ void zt_zap_exit(pid_t tid, pid_t pid, int64_t rval, struct zt_pending *pend) {
     if (!e)
       zs_stats_add(s->r.kind, ZS_STAT_BYTES, s->r.end - s->r.start);
     zs_report_call(&s->r, s->call, e);
+    if (!e && zs_state.cfg.verify)
+      zt_verify_step(pid, s);
   }
   if (fail && rval == 0)
     set_return(tid, fail); /* a later step's failure is the answer (plan.h) */

@@ -45,6 +45,14 @@ t "$zs" --trace --log="$log" -- "$dyn" >/dev/null; rc=$?
 check "--trace on dynamic raw syscall: freed" \
   $([ $rc = 0 ] && grep -q "syscall path (--trace)" "$log"; echo $?)
 
+# --verify on the syscall path: the kernel is asked after each translated
+# zap (pagemap of the tracee, SEEK_DATA of the punched file).
+: >"$log"
+t "$zs" --verify --log="$log" -- "$st" >/dev/null; rc=$?
+check "--verify: the shared memfd is checked non-present, its file range a hole (rc=$rc)" \
+  $([ $rc = 0 ] && grep -q "verify: .* kind=shmem-shared present=0 file=hole: non-present" "$log" &&
+    ! grep -q "zap NOT whole" "$log"; echo $?) "$(cat "$log")"
+
 # Dry run names the path.
 check "dry run names the path" $(t "$zs" -n -- "$st" | grep -q "^# syscall path"; echo $?)
 
@@ -82,6 +90,14 @@ check "SIGTERM to zapshim passed on -> 143" $([ $rc = 143 ]; echo $?) "rc=$rc"
 bounded "$zs" --trace -- sleep 20
 sleep 0.3; kid=$(pgrep -P $bpid); kill -INT $bpid "$kid"; wait $bpid; rc=$?; unbound
 check "SIGINT to the group: zapshim ignores it, program dies -> 130" $([ $rc = 130 ]; echo $?) "rc=$rc"
+
+# --explain on a traced program says it is covered by the syscall path.
+bounded "$zs" --trace -- sleep 20
+sleep 0.3; kid=$(pgrep -P $bpid)
+t "$zs" --explain "$kid" >"$out" 2>&1
+kill -TERM $bpid; wait $bpid 2>/dev/null; unbound
+check "--explain on the traced program: traced by zapshim (pid $bpid)" \
+  $(grep -q "traced by zapshim (pid $bpid)" "$out"; echo $?) "$(head -5 "$out")"
 
 # The supervisor killed: fail-stop (EXITKILL), nothing left running.
 bounded "$zs" --trace -- sleep 20
