@@ -616,14 +616,8 @@ unsigned zt_shim_kernel(void) {
 
 /* ------------------------------------------------------------------ */
 /* Behind the shim's back                                               */
-/* zt_syscall - see testutil.h. Reading six arguments whatever the call
- * takes is what glibc's syscall() does too. */
-long zt_syscall(long nr, ...) {
-  va_list ap;
-  va_start(ap, nr);
-  long a = va_arg(ap, long), b = va_arg(ap, long), c = va_arg(ap, long);
-  long d = va_arg(ap, long), e = va_arg(ap, long), f = va_arg(ap, long);
-  va_end(ap);
+/* zt_syscall6 - see zt_syscall in testutil.h. */
+long zt_syscall6(long nr, long a, long b, long c, long d, long e, long f) {
   long ret;
   register long r10 __asm__("r10") = d;
   register long r8 __asm__("r8") = e;

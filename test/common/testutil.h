@@ -356,13 +356,16 @@ bool zt_kernel_emulated(void);
 /* ------------------------------------------------------------------ */
 
 /*
- * zt_syscall - a system call made with the CPU's syscall instruction (six
- * register arguments, the unused ones ignored by the kernel), past libc
+ * zt_syscall - a system call made with the CPU's syscall instruction (the
+ * arguments not given are passed as 0), past libc
  * and past the preload, which interposes glibc's syscall() itself: what
  * the kernel alone does.  Same contract as syscall(2): the result, or -1
  * with errno set.  x86_64.
  */
-long zt_syscall(long nr, ...);
+long zt_syscall6(long nr, long a, long b, long c, long d, long e, long f);
+#define ZT_SYSCALL_PICK(nr, a, b, c, d, e, f, ...)                                        \
+  zt_syscall6((long)(nr), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
+#define zt_syscall(...) ZT_SYSCALL_PICK(__VA_ARGS__, 0, 0, 0, 0, 0, 0, 0)
 
 /*
  * zt_raw_mmap / zt_raw_munmap / zt_raw_madvise - the system calls made
