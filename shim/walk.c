@@ -38,12 +38,12 @@ static void self_classify(struct zs_proc *p, const struct zs_vma *v, struct zs_m
   zs_classify_vma(v, m);
 }
 
+/* Never written after load: shared by every thread without a lock. */
 static struct zs_proc g_self = {.query = self_query, .open_map_file = self_open,
-                                .classify = self_classify};
+                                .classify = self_classify, .forked = &zs_state.has_forked};
 
 /* zs_proc_self - see walk.h. */
 struct zs_proc *zs_proc_self(void) {
-  g_self.has_forked = atomic_load_explicit(&zs_state.has_forked, memory_order_relaxed);
   return &g_self;
 }
 
@@ -187,7 +187,7 @@ bool zs_walk_confirm(struct zs_proc *pr, struct zs_piece *p) {
 
 /* zs_walk_other_users - see walk.h. */
 unsigned zs_walk_other_users(struct zs_proc *pr, const struct zs_piece *p) {
-  if (pr->has_forked && !(p->m.flags & ZS_MAP_DONTFORK))
+  if (atomic_load_explicit(pr->forked, memory_order_relaxed) && !(p->m.flags & ZS_MAP_DONTFORK))
     return ZS_FACT_OTHER_USERS;
   struct zs_vma v;
   uintptr_t a = 0;

@@ -23,19 +23,19 @@
  * zs_vma_query's contract (0; ENOENT: nothing at or above; other errno:
  * nothing known); open_map_file opens the file behind the VMA [start, end)
  * through that process's map_files (-1 with errno); classify fills m from
- * the kernel's VMA v as zs_classify_vma does.  has_forked: a private file
+ * the kernel's VMA v as zs_classify_vma does.  forked: once true, a private file
  * of the process may be mapped by a fork child.
  */
 struct zs_proc {
   int (*query)(struct zs_proc *p, uintptr_t addr, struct zs_vma *out);
   int (*open_map_file)(struct zs_proc *p, uintptr_t start, uintptr_t end, int flags);
   void (*classify)(struct zs_proc *p, const struct zs_vma *v, struct zs_map *m);
-  bool has_forked;
+  const _Atomic bool *forked; /* true once the process may share private files with a child */
   void *ctx; /* the reader's own state */
 };
 
 /* zs_proc_self - this process, through zs_vma_query and /proc/self
- * (has_forked from zs_state, read at each use). */
+ * (forked: zs_state.has_forked, read at each use). */
 struct zs_proc *zs_proc_self(void);
 
 /* One piece of a range: [start, end) inside one mapping described by m. */

@@ -52,7 +52,8 @@ int zt_tproc_open(struct zt_tproc *t, pid_t pid) {
   t->proc.query = tp_query;
   t->proc.open_map_file = tp_open;
   t->proc.classify = tp_classify;
-  t->proc.has_forked = true; /* not known: a private file may be shared with a child */
+  static const _Atomic bool unknown = true; /* a private file may be shared with a child */
+  t->proc.forked = &unknown;
   t->pid = pid;
   return zs_maps_open(&t->maps, pid);
 }
