@@ -8,8 +8,9 @@ want=${ZAPSHIM_HUGEPAGES:-512}
 export DEBIAN_FRONTEND=noninteractive
 
 need_pkgs=()
-# musl-tools and golang-go: the static and Go programs of test/static (issue 10).
-for p in cmake gcc make libc6-dev libcriterion-dev pkg-config musl-tools golang-go; do
+# musl-tools and golang-go: the static and Go programs of test/static (issue 10);
+# dpkg-dev: dpkg-shlibdeps for the Debian package of test/deploy (issue 13).
+for p in cmake gcc make libc6-dev libcriterion-dev pkg-config musl-tools golang-go dpkg-dev; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need_pkgs+=("$p")
 done
 if ((${#need_pkgs[@]})); then
