@@ -56,8 +56,10 @@ cc=${ZS_SAN_CC:-clang}
 jobs=$(nproc)
 fuzz_seconds=${ZS_SAN_FUZZ_SECONDS:-60}
 tsan_rounds=${ZS_SAN_TSAN_ROUNDS:-1000}
-exclude='^real_'
-[ "${ZS_SAN_REAL:-0}" = 1 ] && exclude='^$'
+# deploy_* install the released package and start QEMU through libvirt:
+# the program under test there is the packaged (uninstrumented) build.
+exclude='^real_|^deploy_'
+[ "${ZS_SAN_REAL:-0}" = 1 ] && exclude='^deploy_'
 [ -n "${ZS_SAN_EXCLUDE:-}" ] && exclude="$exclude|${ZS_SAN_EXCLUDE}"
 failures=()
 summary=()
