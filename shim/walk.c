@@ -65,10 +65,6 @@ static bool ends_with(const char *s, const char *suffix) {
   return n >= k && memcmp(s + n - k, suffix, k) == 0;
 }
 
-static bool starts_with(const char *s, const char *prefix) {
-  return strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
 /* file_links - st_nlink of the file behind the piece, through the kept
  * descriptor or pr's map_files; -1 if neither can be had. */
 static long file_links(struct zs_proc *pr, const struct zs_piece *p, const struct zs_vma *v) {
@@ -86,9 +82,24 @@ static long file_links(struct zs_proc *pr, const struct zs_piece *p, const struc
 
 /* is_named - true if the kernel's VMA v of a tmpfs or hugetlbfs kind maps a
  * file still linked in a directory: its name is a path without
- * " (deleted)", or (a file unlinked and linked again) its link count is
- * above 0.  The kernel's own files (memfd, SysV, shared anonymous,
+ * " (deleted)", or (an O_TMPFILE file linked with linkat) its link count
+ * is above 0.  The kernel's own files (memfd, SysV, shared anonymous,
  * MAP_HUGETLB) are never named. */
+/* tmpfile_name - true if name ("... (deleted)") is what the kernel calls
+ * an O_TMPFILE file: "/dir/#<inode number> (deleted)".  Only such a file can
+ * be linked into a directory again (linkat refuses any other file whose
+ * link count fell to 0), so only its link count need be asked; any other
+ * " (deleted)" name is unlinked for good. */
+static bool tmpfile_name(const char *name) {
+  const char *base = strrchr(name, '/');
+  if (!base || base[1] != '#')
+    return false;
+  const char *d = base + 2;
+  while (*d >= '0' && *d <= '9')
+    d++;
+  return d > base + 2 && strcmp(d, " (deleted)") == 0;
+}
+
 static bool is_named(struct zs_proc *pr, const struct zs_piece *p, const struct zs_vma *v) {
   switch (p->m.kind) {
   case ZAPSHIM_KIND_SHMEM_SHARED:
@@ -104,8 +115,8 @@ static bool is_named(struct zs_proc *pr, const struct zs_piece *p, const struct 
     return false;
   if (!ends_with(n, " (deleted)"))
     return true;
-  if (starts_with(n, "/memfd:") || starts_with(n, "/anon_hugepage") || starts_with(n, "/SYSV"))
-    return false;
+  if (!tmpfile_name(n))
+    return false; /* unlinked for good: nothing can link it again */
   return file_links(pr, p, v) > 0; /* unreadable: the kernel's name says unlinked */
 }
 
