@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "verify.h"
 #include "log.h"
+#include "procfs.h"
 #include "state.h"
 #include "sys.h"
 
@@ -13,7 +14,7 @@
 #include <unistd.h>
 
 #define VERIFY_BATCH 512 /* pages per mincore / pagemap read */
-#define PAGEMAP_PRESENT (1ULL << 63)
+#define PAGEMAP_PRESENT_OR_SWAPPED (3ULL << 62)
 
 /* resident_pages - pages of [a, b) mincore reports resident, or -errno. */
 static long resident_pages(uintptr_t a, uintptr_t b) {
@@ -33,12 +34,11 @@ static long resident_pages(uintptr_t a, uintptr_t b) {
   return count;
 }
 
-/* present_pages - pages of [a, b) whose pagemap entry says present, or
- * -errno. */
-static long present_pages(uintptr_t a, uintptr_t b) {
+/* zs_verify_mapped_pages - see verify.h. */
+long zs_verify_mapped_pages(int pid, uintptr_t a, uintptr_t b) {
   uint64_t ent[VERIFY_BATCH];
   size_t page = zs_state.page_size;
-  int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  int fd = zs_proc_open_of(pid, "pagemap", O_RDONLY);
   if (fd < 0)
     return -errno;
   long count = 0;
@@ -52,7 +52,7 @@ static long present_pages(uintptr_t a, uintptr_t b) {
       break;
     }
     for (size_t i = 0; i < n; i++)
-      count += (ent[i] & PAGEMAP_PRESENT) != 0;
+      count += (ent[i] & PAGEMAP_PRESENT_OR_SWAPPED) != 0;
     x += n * page;
   }
   zs_sys_close(fd);
@@ -64,7 +64,7 @@ long zs_verify_range(uintptr_t a, uintptr_t b, const char *kind_name) {
   if (a >= b)
     return 0;
   long resident = resident_pages(a, b);
-  long present = present_pages(a, b);
+  long present = zs_verify_mapped_pages(0, a, b);
   if (resident < 0 || present < 0)
     return resident < 0 ? resident : present;
   long worst = resident > present ? resident : present;

@@ -11,9 +11,9 @@
 #include "trace.h"
 #include "log.h"
 #include "plan.h"
-#include "procfs.h"
 #include "state.h"
 #include "stats.h"
+#include "verify.h"
 #include "zapshim.h"
 
 #include <errno.h>
@@ -22,34 +22,6 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
-#define VERIFY_BATCH 512 /* pagemap entries per read */
-#define PAGEMAP_PRESENT_OR_SWAPPED (3ULL << 62)
-
-/* mapped_pages - pages of [a, b) of pid that pagemap shows present or
- * swapped, or -errno. */
-static long mapped_pages(pid_t pid, uintptr_t a, uintptr_t b) {
-  uint64_t ent[VERIFY_BATCH];
-  size_t page = zs_state.page_size;
-  int fd = zs_proc_open_of(pid, "pagemap", O_RDONLY);
-  if (fd < 0)
-    return -errno;
-  long count = 0;
-  for (uintptr_t x = a; x < b;) {
-    size_t n = (b - x) / page;
-    if (n > VERIFY_BATCH)
-      n = VERIFY_BATCH;
-    ssize_t got = pread(fd, ent, n * sizeof ent[0], (off_t)(x / page * sizeof ent[0]));
-    if (got != (ssize_t)(n * sizeof ent[0])) {
-      count = got < 0 ? -errno : -EIO;
-      break;
-    }
-    for (size_t i = 0; i < n; i++)
-      count += (ent[i] & PAGEMAP_PRESENT_OR_SWAPPED) != 0;
-    x += n * page;
-  }
-  close(fd);
-  return count;
-}
 
 /* data_left - 1 if the file range a punch step freed still holds data
  * (SEEK_DATA finds some inside it), 0 if not, -errno if the file cannot be
@@ -79,7 +51,7 @@ static int data_left(pid_t pid, const struct zt_pending_step *s) {
 
 /* zt_verify_step - see trace.h. */
 long zt_verify_step(pid_t pid, const struct zt_pending_step *s) {
-  long mapped = mapped_pages(pid, s->r.start, s->r.end);
+  long mapped = zs_verify_mapped_pages(pid, s->r.start, s->r.end);
   int left = s->op == ZS_STEP_PUNCH && s->ino ? data_left(pid, s) : 0;
   if (mapped < 0)
     return mapped;
