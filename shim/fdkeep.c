@@ -136,6 +136,19 @@ int zs_fdkeep_get(int fd, uint32_t dev, uint64_t ino) {
 }
 
 /*
+ * keep_opened - keep lfd, a descriptor the shim just opened (or -1 with
+ * errno from the open), for (dev, ino) at a high number, and close lfd.
+ * Returns the slot or -errno (those of the open, or of keep_high).
+ */
+static int keep_opened(int lfd, uint32_t dev, uint64_t ino) {
+  if (lfd < 0)
+    return -errno;
+  int s = keep_high(lfd, dev, ino);
+  zs_sys_close(lfd);
+  return s;
+}
+
+/*
  * zs_fdkeep_open_path - like zs_fdkeep_get for a path: a slot already
  * keeping (dev, ino) is referenced without opening anything; otherwise path
  * is opened O_RDWR|O_CLOEXEC, checked to be (dev, ino), moved to a high
@@ -147,13 +160,7 @@ int zs_fdkeep_open_path(const char *path, uint32_t dev, uint64_t ino) {
   if (path == NULL || dev == 0 || ino == 0) {
     s = -EINVAL;
   } else if ((s = ref_existing(dev, ino)) < 0) {
-    int lfd = open(path, O_RDWR | O_CLOEXEC);
-    if (lfd < 0) {
-      s = -errno;
-    } else {
-      s = keep_high(lfd, dev, ino);
-      zs_sys_close(lfd);
-    }
+    s = keep_opened(open(path, O_RDWR | O_CLOEXEC), dev, ino);
   }
   errno = saved;
   return s;
@@ -306,13 +313,7 @@ int zs_fdkeep_open_map_file(uintptr_t start, uintptr_t end, uint32_t dev, uint64
   if (dev == 0 || ino == 0) {
     s = -EINVAL;
   } else if ((s = ref_existing(dev, ino)) < 0) {
-    int lfd = zs_vma_open_map_file(start, end, O_RDWR);
-    if (lfd < 0) {
-      s = -errno;
-    } else {
-      s = keep_high(lfd, dev, ino);
-      zs_sys_close(lfd);
-    }
+    s = keep_opened(zs_vma_open_map_file(start, end, O_RDWR), dev, ino);
   }
   errno = saved;
   return s;
