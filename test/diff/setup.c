@@ -41,9 +41,9 @@ static void map_memfd(struct denv *e, size_t len, unsigned mfd, int prot, int fl
 }
 
 /* map_memfd_rdonly - a memfd of len bytes filled with ZT_FILE_FILL, mapped
- * PROT_READ MAP_SHARED through an O_RDONLY descriptor (reopened from
+ * with prot and flags through an O_RDONLY descriptor (reopened from
  * /proc/self/fd), which is the one kept in e->fd. */
-static void map_memfd_rdonly(struct denv *e, size_t len) {
+static void map_memfd_rdonly(struct denv *e, size_t len, int prot, int flags) {
   char proc[64];
   int w = zt_make_memfd(len, 0);
   zt_pfill(w, 0, len, ZT_FILE_FILL);
@@ -51,7 +51,7 @@ static void map_memfd_rdonly(struct denv *e, size_t len) {
   e->fd = open(proc, O_RDONLY | O_CLOEXEC);
   cr_assert(e->fd >= 0, "reopen O_RDONLY: %s", strerror(errno));
   close(w);
-  e->base = mmap(NULL, len, PROT_READ, MAP_SHARED, e->fd, 0);
+  e->base = mmap(NULL, len, prot, flags, e->fd, 0);
   cr_assert(e->base != MAP_FAILED, "set-up mmap: %s", strerror(errno));
   e->len = len;
 }
@@ -169,7 +169,7 @@ void d_setup(enum dkind k, struct denv *e) {
     map_memfd(e, LEN, 0, PROT_READ, MAP_SHARED, ZT_FILE_FILL);
     break;
   case K_MEMFD_ROFD:
-    map_memfd_rdonly(e, LEN);
+    map_memfd_rdonly(e, LEN, PROT_READ, MAP_SHARED);
     break;
   case K_SEALED:
     e->fd = sealed_memfd(LEN);
@@ -179,20 +179,10 @@ void d_setup(enum dkind k, struct denv *e) {
     cr_assert(e->base != MAP_FAILED, "mmap sealed: %s", strerror(errno));
     e->len = LEN;
     break;
-  case K_PRIV_ROFD: { /* issue 9: the shim may punch only what the program could write */
-    char proc[64];
-    int w = zt_make_memfd(LEN, 0);
-    zt_pfill(w, 0, LEN, ZT_FILE_FILL);
-    snprintf(proc, sizeof proc, "/proc/self/fd/%d", w);
-    e->fd = open(proc, O_RDONLY | O_CLOEXEC);
-    cr_assert(e->fd >= 0, "reopen O_RDONLY: %s", strerror(errno));
-    close(w);
-    e->base = mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE, e->fd, 0);
-    cr_assert(e->base != MAP_FAILED, "set-up mmap: %s", strerror(errno));
-    e->len = LEN;
+  case K_PRIV_ROFD: /* issue 9: the shim may punch only what the program could write */
+    map_memfd_rdonly(e, LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE);
     zt_fill(e->base, LEN, ZT_FILL);
     break;
-  }
   case K_PRIV_SEALED:
     e->fd = sealed_memfd(LEN);
     cr_assert(fcntl(e->fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW) == 0,
