@@ -7,16 +7,22 @@
  *       The driver.  Runs the modes below as child processes, alternately
  *       without and with LD_PRELOAD=PATH (order ABBA over the repetitions),
  *       collects their JSON lines, prints the table of medians and ratios
- *       with PASS/MISS per target, and writes DIR/results.json,
- *       DIR/results.dat (for plot.gp) and DIR/table.txt.
- *   zapbench worker [--shim] [--quick] [--lives L,..]
- *       Per-call paths at each number of live mappings; one JSON line per
- *       (path, live count): the median ns per call over its batches.
+ *       with PASS/MISS per target (issue 11's goal), and writes
+ *       DIR/results.json, DIR/results.dat (for plot.gp) and DIR/table.txt.
+ *   zapbench worker [--shim] [--quick] [--shape anon|mixed] [--lives L,..]
+ *       Per-call paths at each number of extra live mappings of the given
+ *       shape; one JSON line per (path, live count): the median ns per call
+ *       over its batches.  anon: one-page anonymous private mappings,
+ *       alternately read-only and read-write (no two merge into one VMA);
+ *       mixed: the same, but every other one a one-page MAP_SHARED mapping
+ *       of one memfd at its own offset (no two anonymous ones are neighbours,
+ *       so no registry can coalesce them either).
  *   zapbench big [--shim] [--quick]
  *       1 GiB zaps of hugetlbfs and of shmem (with the shim: DONTNEED, which
  *       it translates; without: MADV_REMOVE, the right call).
- *   zapbench mem [--quick]
- *       Anonymous memory added to the process by creating N mappings.
+ *   zapbench mem [--shim] [--quick] [--shape anon|mixed|shared]
+ *       Anonymous memory added to the process by creating N mappings of the
+ *       shape (shared: every one a one-page MAP_SHARED memfd mapping).
  *   zapbench exec --lib PATH [--empty PATH] [--quick]
  *       fork+exec+wait of /bin/true, alternately without and with the preload
  *       (and with a preloaded library that does nothing, for reference).
@@ -110,9 +116,21 @@ static bool shim_present(void) {
   return dlsym(RTLD_DEFAULT, "zapshim_query") != NULL;
 }
 
-/* emit - one result line on stdout: {"test":..,"live":..,"shim":..,"value":..}. */
-static void emit(const char *test, long live, int shim, double value) {
-  printf("{\"test\":\"%s\",\"live\":%ld,\"shim\":%d,\"value\":%.3f}\n", test, live, shim, value);
+/* Where a result was measured: the shape of the extra live mappings
+ * ("anon", "mixed", "shared"; "none" where they play no part), their
+ * number, and whether the shim is loaded. */
+struct ctx {
+  const char *shape;
+  long live;
+  int shim;
+  const struct sizes *s;
+};
+
+/* emit - one result line on stdout:
+ * {"test":..,"shape":..,"live":..,"shim":..,"value":..}. */
+static void emit(const struct ctx *c, const char *test, double value) {
+  printf("{\"test\":\"%s\",\"shape\":\"%s\",\"live\":%ld,\"shim\":%d,\"value\":%.3f}\n", test,
+         c->shape, c->live, c->shim, value);
   fflush(stdout);
 }
 
@@ -252,7 +270,7 @@ struct loop {
   char *base;       /* the region the calls touch and zap */
   size_t unit;      /* bytes per call: page or mapping size */
   unsigned npages;  /* the loop cycles through this many units of base */
-  unsigned next;    /* next unit to use */
+  unsigned next;    /* next unit to use; churn loops: calls not placed at base */
   int advice;       /* MADV_* to call */
   bool touch;       /* write a byte before each zap */
 };
@@ -266,6 +284,23 @@ static void loop_churn(struct loop *l, unsigned calls) {
     if (p == MAP_FAILED)
       die("mmap");
     l->next += p != l->base;
+    if (munmap(p, l->unit) != 0)
+      die("munmap");
+  }
+}
+
+/* loop_churn_zap - calls x (mmap of l->unit bytes anonymous private at the
+ * hint l->base, touch its first page, MADV_DONTNEED, munmap): what a
+ * thread of an allocator does; l->next counts mappings placed elsewhere. */
+static void loop_churn_zap(struct loop *l, unsigned calls) {
+  for (unsigned i = 0; i < calls; i++) {
+    char *p = mmap(l->base, l->unit, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+      die("mmap");
+    l->next += p != l->base;
+    *(volatile char *)p = 1;
+    if (madvise(p, l->unit, MADV_DONTNEED) != 0)
+      die("madvise(DONTNEED)");
     if (munmap(p, l->unit) != 0)
       die("munmap");
   }
@@ -304,11 +339,13 @@ static double time_batches(loop_fn fn, struct loop *l, unsigned calls, int batch
 
 /* Sizes of the runs: calls per batch for each kind of path, and batches. */
 struct sizes {
-  unsigned calls_small; /* per batch, 4 KiB paths */
-  unsigned calls_huge;  /* per batch, 2 MiB paths */
+  unsigned calls_small;  /* per batch: mmap+munmap, anonymous DONTNEED (~2-3 us: ~50 ms) */
+  unsigned calls_shmem;  /* per batch: the memfd paths and each of 2 threads (~7-10 us: ~50 ms) */
+  unsigned calls_4t;     /* per batch and thread: the 4-thread rounds (~35 us on 2 CPUs: ~50 ms) */
+  unsigned calls_huge;   /* per batch: 2 MiB paths (~45 us: ~20 ms) */
   int batches;
-  long mem_count;       /* mappings for the memory measure */
-  size_t big_len;       /* size of the "1 GiB" zaps */
+  long mem_count;        /* mappings for the memory measure */
+  size_t big_len;        /* size of the "1 GiB" zaps */
   int big_reps;
   int exec_reps;
 };
@@ -316,12 +353,12 @@ struct sizes {
 /* sizes_for - the full or the quick (smoke test) sizes. */
 static struct sizes sizes_for(bool quick) {
   if (quick)
-    return (struct sizes){.calls_small = 200, .calls_huge = 4, .batches = 3,
-                          .mem_count = 1000, .big_len = 16 * MIB, .big_reps = 1,
+    return (struct sizes){.calls_small = 200, .calls_shmem = 100, .calls_4t = 50, .calls_huge = 4,
+                          .batches = 3, .mem_count = 1000, .big_len = 16 * MIB, .big_reps = 1,
                           .exec_reps = 10};
-  return (struct sizes){.calls_small = 20000, .calls_huge = 200, .batches = 7,
-                        .mem_count = 65000, .big_len = GIB, .big_reps = 3,
-                        .exec_reps = 300};
+  return (struct sizes){.calls_small = 20000, .calls_shmem = 6000, .calls_4t = 1500,
+                        .calls_huge = 400, .batches = 7, .mem_count = 60000, .big_len = GIB,
+                        .big_reps = 3, .exec_reps = 300};
 }
 
 /* map_or_die - mmap that dies on failure. Returns the mapping. */
@@ -332,31 +369,44 @@ static char *map_or_die(size_t len, int prot, int flags, int fd) {
   return p;
 }
 
-/* bench_churn - mmap+munmap of len bytes; emits test name.  Each mapping
- * is made (by address hint) in a hole between two PROT_NONE guard pages,
- * so the kernel never merges it with a neighbour nor splits one at munmap:
- * without the guards, whether it does depends on what happens to lie next
- * to the hole, which differs between runs with and without the preload. */
-static void bench_churn(const char *name, size_t len, long live, int shim, const struct sizes *s) {
+/* guarded_hole - a hole of len bytes between two PROT_NONE pages: a place
+ * to map at by hint where the kernel never merges the mapping with a
+ * neighbour nor splits one at munmap (without the guards, whether it does
+ * depends on what happens to lie next to it, which differs between runs
+ * with and without the preload). Returns the hole's start; unguard_hole
+ * releases it. */
+static char *guarded_hole(size_t len) {
   size_t pg = (size_t)sysconf(_SC_PAGESIZE);
   char *g = map_or_die(len + 2 * pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1);
   if (munmap(g + pg, len) != 0)
     die("munmap");
-  struct loop l = {.base = g + pg, .unit = len};
-  emit(name, live, shim, time_batches(loop_churn, &l, s->calls_small, s->batches));
+  return g + pg;
+}
+
+/* unguard_hole - unmap the guards (and anything left) around a hole made
+ * by guarded_hole(len). */
+static void unguard_hole(char *hole, size_t len) {
+  size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+  munmap(hole - pg, len + 2 * pg);
+}
+
+/* bench_churn - mmap+munmap of len bytes in a guarded hole; emits name. */
+static void bench_churn(const struct ctx *c, const char *name, size_t len) {
+  struct loop l = {.base = guarded_hole(len), .unit = len};
+  emit(c, name, time_batches(loop_churn, &l, c->s->calls_small, c->s->batches));
   if (l.next)
     note("%s: %u of the mappings were not placed at the hint", name, l.next);
-  munmap(g, len + 2 * pg);
+  unguard_hole(l.base, len);
 }
 
 /* bench_anon_zap - touch (or not) + MADV_DONTNEED over 64 pages of one
  * anonymous private mapping; emits name. */
-static void bench_anon_zap(const char *name, bool touch, long live, int shim, const struct sizes *s) {
+static void bench_anon_zap(const struct ctx *c, const char *name, bool touch) {
   const unsigned n = 64;
   size_t pg = (size_t)sysconf(_SC_PAGESIZE);
   struct loop l = {.base = map_or_die(n * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1),
                    .unit = pg, .npages = n, .advice = MADV_DONTNEED, .touch = touch};
-  emit(name, live, shim, time_batches(loop_zap, &l, s->calls_small, s->batches));
+  emit(c, name, time_batches(loop_zap, &l, c->s->calls_small, c->s->batches));
   munmap(l.base, n * pg);
 }
 
@@ -376,21 +426,22 @@ static bool check_shmem_freed(int advice) {
 
 /* bench_shmem_zap - touch + advice on 64 pages of a shared memfd mapping;
  * emits name. */
-static void bench_shmem_zap(const char *name, int advice, long live, int shim, const struct sizes *s) {
+static void bench_shmem_zap(const struct ctx *c, const char *name, int advice) {
   const unsigned n = 64;
   size_t pg = (size_t)sysconf(_SC_PAGESIZE);
   int fd = shmem_file(n * pg);
   struct loop l = {.base = map_or_die(n * pg, PROT_READ | PROT_WRITE, MAP_SHARED, fd),
                    .unit = pg, .npages = n, .advice = advice, .touch = true};
-  emit(name, live, shim, time_batches(loop_zap, &l, s->calls_small, s->batches));
+  emit(c, name, time_batches(loop_zap, &l, c->s->calls_shmem, c->s->batches));
   munmap(l.base, n * pg);
   close(fd);
 }
 
 /* bench_hugetlb_zap - touch + advice on one 2 MiB page of a shared
- * hugetlbfs file; emits name, after checking once that the page is given
- * back to the pool. Skips (with a note) if hugetlbfs is unusable. */
-static void bench_hugetlb_zap(const char *name, int advice, long live, int shim, const struct sizes *s) {
+ * hugetlbfs file; emits name, after checking once (at 0 live mappings)
+ * that the page is given back to the pool. Skips (with a note) if
+ * hugetlbfs is unusable. */
+static void bench_hugetlb_zap(const struct ctx *c, const char *name, int advice) {
   int fd = hugetlb_file(HPAGE);
   if (fd < 0) {
     note("%s skipped: no usable hugetlbfs (%s)", name, strerror(errno));
@@ -403,85 +454,156 @@ static void bench_hugetlb_zap(const char *name, int advice, long live, int shim,
     return;
   }
   struct loop l = {.base = m, .unit = HPAGE, .npages = 1, .advice = advice, .touch = true};
-  if (live == 0) {
+  if (c->live == 0) {
     long before = meminfo_kb("/proc/meminfo", "HugePages_Free:");
     loop_zap(&l, 1);
     long after = meminfo_kb("/proc/meminfo", "HugePages_Free:");
-    emit("check_freed_hugetlb", live, shim, after >= before ? 1 : 0);
+    emit(c, "check_freed_hugetlb", after >= before ? 1 : 0);
   }
-  emit(name, live, shim, time_batches(loop_zap, &l, s->calls_huge, s->batches));
+  emit(c, name, time_batches(loop_zap, &l, c->s->calls_huge, c->s->batches));
   munmap(m, HPAGE);
   close(fd);
 }
 
-/* One thread of the 2-thread DONTNEED path. */
+/* One thread of a multi-thread path. */
 struct thread_arg {
   int cpu;
   unsigned calls;
   int batches;
+  bool churn;       /* false: touch+DONTNEED of own pages; true: mmap+touch+DONTNEED+munmap */
   pthread_barrier_t *bar;
-  double ns; /* result: median ns per call in this thread */
+  double ns;        /* result: median ns per call (per round) in this thread */
+  unsigned missed;  /* churn: mappings the kernel did not place at the hint */
 };
 
-/* thread_main - touch + DONTNEED on 64 pages of this thread's own mapping;
- * both threads start every batch together (a barrier), so the batches are
- * timed while the other thread runs too. Returns NULL; result in arg->ns. */
+/* thread_main - the thread's loop: either touch + DONTNEED on 64 pages of
+ * its own mapping, or mmap + touch + DONTNEED + munmap of one page in its
+ * own guarded hole. All threads start every batch together (a barrier), so
+ * each batch is timed while the others run too. Returns NULL; result in
+ * arg->ns. */
 static void *thread_main(void *argp) {
   struct thread_arg *a = argp;
   const unsigned n = 64;
   size_t pg = (size_t)sysconf(_SC_PAGESIZE);
   pin_to(a->cpu);
-  struct loop l = {.base = map_or_die(n * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1),
-                   .unit = pg, .npages = n, .advice = MADV_DONTNEED, .touch = true};
+  struct loop l;
+  loop_fn fn;
+  if (a->churn) {
+    l = (struct loop){.base = guarded_hole(pg), .unit = pg};
+    fn = loop_churn_zap;
+  } else {
+    l = (struct loop){.base = map_or_die(n * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1),
+                      .unit = pg, .npages = n, .advice = MADV_DONTNEED, .touch = true};
+    fn = loop_zap;
+  }
   double v[32];
   int nb = a->batches > 32 ? 32 : a->batches;
   pthread_barrier_wait(a->bar);
-  loop_zap(&l, a->calls); /* warm-up */
+  fn(&l, a->calls); /* warm-up */
   for (int b = 0; b < nb; b++) {
     pthread_barrier_wait(a->bar);
     uint64_t t0 = now_ns();
-    loop_zap(&l, a->calls);
+    fn(&l, a->calls);
     v[b] = (double)(now_ns() - t0) / a->calls;
   }
   a->ns = median(v, nb);
-  munmap(l.base, n * pg);
+  if (a->churn) {
+    a->missed = l.next;
+    unguard_hole(l.base, pg);
+  } else {
+    munmap(l.base, n * pg);
+  }
   return NULL;
 }
 
-/* bench_threads - the DONTNEED fast path from 2 threads at once; emits the
- * mean of the two threads' per-call ns. */
-static void bench_threads(long live, int shim, const struct sizes *s) {
+/* bench_threads - nthreads (at most 8) threads at once, thread i pinned to
+ * CPU i modulo the CPU count, each running thread_main's loop (churn: the
+ * mmap+touch+DONTNEED+munmap round; else touch+DONTNEED); emits name: the
+ * mean over the threads of their median ns per call. */
+static void bench_threads(const struct ctx *c, const char *name, int nthreads, bool churn,
+                          unsigned calls) {
   pthread_barrier_t bar;
-  pthread_barrier_init(&bar, NULL, 2);
-  struct thread_arg a[2];
-  pthread_t t[2];
-  for (int i = 0; i < 2; i++) {
-    a[i] = (struct thread_arg){.cpu = i, .calls = s->calls_small, .batches = s->batches, .bar = &bar};
+  pthread_barrier_init(&bar, NULL, (unsigned)nthreads);
+  struct thread_arg a[8];
+  pthread_t t[8];
+  for (int i = 0; i < nthreads; i++) {
+    a[i] = (struct thread_arg){.cpu = i, .calls = calls, .batches = c->s->batches, .churn = churn,
+                               .bar = &bar};
     if (pthread_create(&t[i], NULL, thread_main, &a[i]) != 0)
       die("pthread_create");
   }
-  for (int i = 0; i < 2; i++)
+  double sum = 0;
+  unsigned missed = 0;
+  for (int i = 0; i < nthreads; i++) {
     pthread_join(t[i], NULL);
-  pthread_barrier_destroy(&bar);
-  emit("dontneed4k_2t", live, shim, (a[0].ns + a[1].ns) / 2);
-}
-
-/* grow_live - bring the number of extra live mappings to want: one page
- * each, alternately read-only and read-write so that neighbours never merge
- * into one VMA. Mappings are kept in *v (capacity cap). */
-static void grow_live(char **v, long *have, long want) {
-  size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-  for (long i = *have; i < want; i++) {
-    int prot = (i & 1) ? PROT_READ : PROT_READ | PROT_WRITE;
-    v[i] = map_or_die(pg, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1);
+    sum += a[i].ns;
+    missed += a[i].missed;
   }
-  if (want > *have)
-    *have = want;
+  pthread_barrier_destroy(&bar);
+  emit(c, name, sum / nthreads);
+  if (missed)
+    note("%s: %u of the mappings were not placed at the hint", name, missed);
 }
 
-/* run_worker - every per-call path at each live count; JSON lines out.
- * Returns the exit status (0). */
-static int run_worker(bool shim, bool quick, const long *lives, int nlives) {
+/* The extra live mappings of one shape, kept until the process ends. */
+struct live_set {
+  char **v;     /* the mappings (capacity: the largest count asked) */
+  long have;
+  int shape;    /* SHAPE_* */
+  int fd;       /* mixed, shared: the memfd the shared ones map, else -1 */
+};
+
+enum { SHAPE_ANON, SHAPE_MIXED, SHAPE_SHARED };
+static const char *const shape_names[] = {"anon", "mixed", "shared"};
+
+/* parse_shape - "anon", "mixed" or "shared" to SHAPE_*; dies otherwise. */
+static int parse_shape(const char *s) {
+  for (int i = 0; i < 3; i++)
+    if (strcmp(s, shape_names[i]) == 0)
+      return i;
+  die("bad --shape %s", s);
+}
+
+/* live_init - an empty set of shape for up to cap mappings (the mixed and
+ * shared shapes make a memfd of cap pages, never touched). Dies on failure. */
+static void live_init(struct live_set *ls, int shape, long cap) {
+  size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+  ls->v = calloc((size_t)cap + 1, sizeof *ls->v);
+  if (!ls->v)
+    die("calloc");
+  for (long i = 0; i <= cap; i++) /* the array's own pages, before any memory reading */
+    ((char *volatile *)ls->v)[i] = NULL;
+  ls->have = 0;
+  ls->shape = shape;
+  ls->fd = shape == SHAPE_ANON ? -1 : shmem_file(((size_t)cap + 1) * pg);
+}
+
+/* live_grow - bring the number of extra live one-page mappings to want,
+ * so that no two merge into one VMA. anon: all private anonymous,
+ * alternately read-only and read-write; mixed: odd ones MAP_SHARED of the
+ * memfd at page offset i (between any two anonymous ones lies a shared
+ * one), and each kind alternately read-only and read-write; shared: all of
+ * them MAP_SHARED of the memfd, each at its own offset, alternately
+ * read-only and read-write. */
+static void live_grow(struct live_set *ls, long want) {
+  size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+  for (long i = ls->have; i < want; i++) {
+    long alt = ls->shape == SHAPE_MIXED ? i >> 1 : i;
+    int prot = (alt & 1) ? PROT_READ : PROT_READ | PROT_WRITE;
+    bool shared = ls->shape == SHAPE_SHARED || (ls->shape == SHAPE_MIXED && (i & 1));
+    void *p = shared ? mmap(NULL, pg, prot, MAP_SHARED, ls->fd, (off_t)((size_t)i * pg))
+                     : mmap(NULL, pg, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+      die("live mapping %ld of %ld", i, want);
+    ls->v[i] = p;
+  }
+  if (want > ls->have)
+    ls->have = want;
+}
+
+/* run_worker - every per-call path at each live count of the shape; JSON
+ * lines out. Returns the exit status (0). */
+static int run_worker(bool shim, bool quick, int shape, const long *lives, int nlives) {
   struct sizes s = sizes_for(quick);
   int sh = shim ? 1 : 0;
   if (shim != shim_present())
@@ -490,26 +612,26 @@ static int run_worker(bool shim, bool quick, const long *lives, int nlives) {
   for (int i = 0; i < nlives; i++)
     if (lives[i] > maxlive)
       maxlive = lives[i];
-  char **live_maps = calloc((size_t)maxlive + 1, sizeof *live_maps);
-  if (!live_maps)
-    die("calloc");
-  long have = 0;
+  struct live_set ls;
+  live_init(&ls, shape, maxlive);
   pin_to(1);
-  emit("check_freed_shmem", 0, sh, check_shmem_freed(shim ? MADV_DONTNEED : MADV_REMOVE));
+  struct ctx c = {.shape = shape_names[shape], .live = 0, .shim = sh, .s = &s};
+  emit(&c, "check_freed_shmem", check_shmem_freed(shim ? MADV_DONTNEED : MADV_REMOVE));
   for (int i = 0; i < nlives; i++) {
-    long live = lives[i];
-    grow_live(live_maps, &have, live);
-    emit("vmas", live, sh, (double)count_vmas());
-    bench_churn("churn4k", 4 * KIB, live, sh, &s);
-    bench_churn("churn64k", 64 * KIB, live, sh, &s);
-    bench_anon_zap("dontneed4k", true, live, sh, &s);
-    bench_anon_zap("dontneed4k_cold", false, live, sh, &s);
-    bench_shmem_zap("remove_shmem", MADV_REMOVE, live, sh, &s);
+    c.live = lives[i];
+    live_grow(&ls, c.live);
+    emit(&c, "vmas", (double)count_vmas());
+    bench_churn(&c, "churn4k", 4 * KIB);
+    bench_churn(&c, "churn64k", 64 * KIB);
+    bench_anon_zap(&c, "dontneed4k", true);
+    bench_anon_zap(&c, "dontneed4k_cold", false);
+    bench_shmem_zap(&c, "remove_shmem", MADV_REMOVE);
     /* the translated path: with the shim the program's DONTNEED, without
      * it the call that really frees shmem (what the shim turns it into). */
-    bench_shmem_zap("xlate_shmem", shim ? MADV_DONTNEED : MADV_REMOVE, live, sh, &s);
-    bench_hugetlb_zap("xlate_hugetlb", shim ? MADV_DONTNEED : MADV_REMOVE, live, sh, &s);
-    bench_threads(live, sh, &s);
+    bench_shmem_zap(&c, "xlate_shmem", shim ? MADV_DONTNEED : MADV_REMOVE);
+    bench_hugetlb_zap(&c, "xlate_hugetlb", shim ? MADV_DONTNEED : MADV_REMOVE);
+    bench_threads(&c, "dontneed4k_2t", 2, false, s.calls_shmem);
+    bench_threads(&c, "churnzap_4t", 4, true, s.calls_4t);
     pin_to(1);
   }
   return 0;
@@ -527,7 +649,8 @@ static void touch_all(char *p, size_t len, size_t step) {
 
 /* big_zap - fill a len-byte shared mapping of fd, then time one madvise
  * of it with advice; reps times. Emits the median in ns (one call). */
-static void big_zap(const char *name, int fd, size_t len, size_t step, int advice, int shim, int reps) {
+static void big_zap(const struct ctx *c, const char *name, int fd, size_t len, size_t step, int advice,
+                    int reps) {
   char *p = map_or_die(len, PROT_READ | PROT_WRITE, MAP_SHARED, fd);
   double v[16];
   if (reps > 16)
@@ -541,9 +664,9 @@ static void big_zap(const char *name, int fd, size_t len, size_t step, int advic
   }
   struct stat st;
   if (fstat(fd, &st) == 0)
-    emit(strcmp(name, "zap1g_shmem") == 0 ? "check_freed_zap1g_shmem" : "check_freed_zap1g_hugetlb",
-         0, shim, st.st_blocks == 0 ? 1 : 0);
-  emit(name, 0, shim, median(v, reps));
+    emit(c, strcmp(name, "zap1g_shmem") == 0 ? "check_freed_zap1g_shmem" : "check_freed_zap1g_hugetlb",
+         st.st_blocks == 0 ? 1 : 0);
+  emit(c, name, median(v, reps));
   munmap(p, len);
 }
 
@@ -554,17 +677,18 @@ static int run_big(bool shim, bool quick) {
   int advice = shim ? MADV_DONTNEED : MADV_REMOVE;
   if (shim != shim_present())
     die("big --shim=%d but the shim is %s", sh, shim_present() ? "loaded" : "not loaded");
+  struct ctx c = {.shape = "none", .live = 0, .shim = sh, .s = &s};
   pin_to(1);
   long free_pages = meminfo_kb("/proc/meminfo", "HugePages_Free:");
   int fd = free_pages >= (long)(s.big_len / HPAGE) ? hugetlb_file(s.big_len) : -1;
   if (fd >= 0) {
-    big_zap("zap1g_hugetlb", fd, s.big_len, HPAGE, advice, sh, s.big_reps);
+    big_zap(&c, "zap1g_hugetlb", fd, s.big_len, HPAGE, advice, s.big_reps);
     close(fd);
   } else {
     note("zap1g_hugetlb skipped: %ld free huge pages, %zu needed", free_pages, s.big_len / HPAGE);
   }
   fd = shmem_file(s.big_len);
-  big_zap("zap1g_shmem", fd, s.big_len, (size_t)sysconf(_SC_PAGESIZE), advice, sh, s.big_reps);
+  big_zap(&c, "zap1g_shmem", fd, s.big_len, (size_t)sysconf(_SC_PAGESIZE), advice, s.big_reps);
   close(fd);
   return 0;
 }
@@ -575,23 +699,21 @@ static long anon_kb(void) {
 }
 
 /* run_mem - anonymous memory (bytes) the process gains by creating N
- * one-page mappings; emits "mem_delta". Returns 0. */
-static int run_mem(bool shim, bool quick) {
+ * one-page mappings of shape (SHAPE_*); emits "mem_delta" with live = N.
+ * Returns 0. */
+static int run_mem(bool shim, bool quick, int shape) {
   struct sizes s = sizes_for(quick);
-  long n = s.mem_count;
-  char **v = calloc((size_t)n, sizeof *v);
-  if (!v)
-    die("calloc");
-  for (long i = 0; i < n; i++) /* the array's own pages, before the first reading */
-    ((char *volatile *)v)[i] = (char *)v;
-  long have = 0;
+  struct ctx c = {.shape = shape_names[shape], .live = s.mem_count, .shim = shim ? 1 : 0, .s = &s};
+  if (shim != shim_present())
+    die("mem --shim=%d but the shim is %s", c.shim, shim_present() ? "loaded" : "not loaded");
+  struct live_set ls;
+  live_init(&ls, shape, c.live); /* the array and the memfd before the first reading */
   long before = anon_kb();
-  grow_live(v, &have, n);
+  live_grow(&ls, c.live);
   long after = anon_kb();
   if (before < 0 || after < 0)
     die("no Anonymous: in /proc/self/smaps_rollup");
-  emit("mem_delta", n, shim ? 1 : 0, (double)(after - before) * 1024.0);
-  free(v); /* the array only; the mappings stay until exit */
+  emit(&c, "mem_delta", (double)(after - before) * 1024.0);
   return 0;
 }
 
@@ -668,10 +790,12 @@ static int run_exec(const char *lib, const char *empty, bool quick) {
       int k = (i + j) % kinds;
       v[k][i] = spawn_true(env[k]);
     }
-  emit("exec_us", 0, 0, median(v[0], n) / 1000.0);
-  emit("exec_us", 0, 1, median(v[1], n) / 1000.0);
+  struct ctx c = {.shape = "none", .live = 0, .shim = 0, .s = &s};
+  emit(&c, "exec_us", median(v[0], n) / 1000.0);
+  c.shim = 1;
+  emit(&c, "exec_us", median(v[1], n) / 1000.0);
   if (empty)
-    emit("exec_empty_us", 0, 1, median(v[2], n) / 1000.0);
+    emit(&c, "exec_empty_us", median(v[2], n) / 1000.0);
   for (int k = 0; k < 3; k++) {
     free(v[k]);
     free_env(env[k]);
@@ -826,37 +950,39 @@ static int run_check_json(const char *path) {
 /* Driver                                                              */
 /* ------------------------------------------------------------------ */
 
-/* All samples of one (test, live): v[shim][rep]. */
+/* All samples of one (test, shape, live): v[shim][rep]. */
 struct rec {
   char test[32];
+  char shape[8];
   long live;
   double v[2][MAX_REPS];
   int n[2];
 };
 
-#define MAX_RECS 256
+#define MAX_RECS 512
 static struct rec recs[MAX_RECS];
 static int nrecs;
 
-/* rec_get - the record of (test, live), created if new. Dies if full. */
-static struct rec *rec_get(const char *test, long live) {
+/* rec_find - the record of (test, shape, live) or NULL. */
+static struct rec *rec_find(const char *test, const char *shape, long live) {
   for (int i = 0; i < nrecs; i++)
-    if (recs[i].live == live && strcmp(recs[i].test, test) == 0)
-      return &recs[i];
-  if (nrecs == MAX_RECS)
-    die("too many results");
-  struct rec *r = &recs[nrecs++];
-  snprintf(r->test, sizeof r->test, "%s", test);
-  r->live = live;
-  return r;
-}
-
-/* rec_find - the record of (test, live) or NULL. */
-static struct rec *rec_find(const char *test, long live) {
-  for (int i = 0; i < nrecs; i++)
-    if (recs[i].live == live && strcmp(recs[i].test, test) == 0)
+    if (recs[i].live == live && strcmp(recs[i].test, test) == 0 && strcmp(recs[i].shape, shape) == 0)
       return &recs[i];
   return NULL;
+}
+
+/* rec_get - the record of (test, shape, live), created if new. Dies if full. */
+static struct rec *rec_get(const char *test, const char *shape, long live) {
+  struct rec *r = rec_find(test, shape, live);
+  if (r)
+    return r;
+  if (nrecs == MAX_RECS)
+    die("too many results");
+  r = &recs[nrecs++];
+  snprintf(r->test, sizeof r->test, "%s", test);
+  snprintf(r->shape, sizeof r->shape, "%s", shape);
+  r->live = live;
+  return r;
 }
 
 /* rec_median - the median of r's samples for shim (0/1); NAN if r is NULL
@@ -889,13 +1015,13 @@ static void run_child(const char *lib, char *const *args) {
   FILE *f = fdopen(pfd[0], "r");
   char line[1024];
   while (f && fgets(line, sizeof line, f)) {
-    char test[32], txt[600];
+    char test[32], shape[8], txt[600];
     long live;
     int shim;
     double value;
-    if (sscanf(line, "{\"test\":\"%31[^\"]\",\"live\":%ld,\"shim\":%d,\"value\":%lf", test, &live,
-               &shim, &value) == 4 && (shim == 0 || shim == 1)) {
-      struct rec *r = rec_get(test, live);
+    if (sscanf(line, "{\"test\":\"%31[^\"]\",\"shape\":\"%7[^\"]\",\"live\":%ld,\"shim\":%d,\"value\":%lf",
+               test, shape, &live, &shim, &value) == 5 && (shim == 0 || shim == 1)) {
+      struct rec *r = rec_get(test, shape, live);
       if (r->n[shim] < MAX_REPS)
         r->v[shim][r->n[shim]++] = value;
     } else if (sscanf(line, "{\"note\":\"%599[^\"]", txt) == 1) {
@@ -916,42 +1042,61 @@ static void run_child(const char *lib, char *const *args) {
 struct path {
   const char *test;
   const char *what;
-  bool target; /* held to the 1.03x target (else: shown for information) */
+  double limit; /* with/without ratio allowed at every live count; 0: information only */
+  bool growth;  /* held to the log n growth target */
 };
 
 static const struct path paths[] = {
-  {"churn4k", "mmap+munmap 4 KiB anon private", true},
-  {"churn64k", "mmap+munmap 64 KiB anon private", true},
-  {"dontneed4k", "touch+DONTNEED 4 KiB anon (fast path)", true},
-  {"dontneed4k_2t", "same, 2 threads (ns per call per thread)", true},
-  {"remove_shmem", "touch+REMOVE 4 KiB memfd shared (pass-through)", true},
-  {"xlate_shmem", "touch+DONTNEED->REMOVE 4 KiB memfd (bare: REMOVE)", true},
-  {"xlate_hugetlb", "touch+DONTNEED->REMOVE 2 MiB hugetlbfs (bare: REMOVE)", true},
-  {"dontneed4k_cold", "DONTNEED 4 KiB not resident (syscall only; info)", false},
+  {"churn4k", "mmap+munmap 4 KiB anon private", 1.03, true},
+  {"churn64k", "mmap+munmap 64 KiB anon private", 1.03, true},
+  {"dontneed4k", "touch+DONTNEED 4 KiB anon", 1.03, true},
+  {"dontneed4k_2t", "same, 2 threads (ns per call per thread)", 1.03, true},
+  {"remove_shmem", "touch+REMOVE 4 KiB memfd shared (pass-through)", 1.03, true},
+  {"xlate_shmem", "touch+DONTNEED->REMOVE 4 KiB memfd (bare: REMOVE)", 1.03, true},
+  {"xlate_hugetlb", "touch+DONTNEED->REMOVE 2 MiB hugetlbfs (bare: REMOVE)", 1.03, true},
+  {"churnzap_4t", "4 threads: mmap+touch+DONTNEED+munmap 4 KiB (ns/round/thread)", 1.05, false},
+  {"dontneed4k_cold", "DONTNEED 4 KiB not resident (syscall only; info)", 0, false},
 };
 #define NPATHS (sizeof paths / sizeof paths[0])
 
+/* The two shapes of live mappings the per-call paths run at. */
+static const char *const run_shapes[] = {"anon", "mixed"};
+#define NSHAPES 2
+
+/* Added ns = with - without. Growth target: the added cost at the largest
+ * live count may be at most log(hi)/log(lo) times that at the smallest
+ * non-zero one, unless it is at the noise level: at most GROWTH_FLOOR_NS or
+ * GROWTH_FLOOR_FRAC of the bare call. */
+#define GROWTH_FLOOR_NS 100.0
+#define GROWTH_FLOOR_FRAC 0.03
+
 /* Target verdicts, for the table and the JSON. */
 struct verdict {
-  char name[96];
+  char name[128];
   double value, limit;
   const char *unit;
   int pass; /* 1 pass, 0 miss, -1 not measured */
+  /* growth targets only (growth != 0): the figures behind the verdict */
+  int growth;
+  long lo, hi;
+  double add_lo, add_hi, floor;
 };
-static struct verdict verdicts[64];
+#define MAX_VERDICTS 96
+static struct verdict verdicts[MAX_VERDICTS];
 static int nverdicts;
 
 /* add_verdict - record target name: value against limit (value <= limit
- * passes; NAN: not measured). */
-static void add_verdict(const char *name, double value, double limit, const char *unit) {
-  if (nverdicts == 64)
-    return;
-  struct verdict *v = &verdicts[nverdicts++];
+ * passes; NAN: not measured). Returns the verdict (a spare one if full). */
+static struct verdict *add_verdict(const char *name, double value, double limit, const char *unit) {
+  static struct verdict spare;
+  struct verdict *v = nverdicts < MAX_VERDICTS ? &verdicts[nverdicts++] : &spare;
+  memset(v, 0, sizeof *v);
   snprintf(v->name, sizeof v->name, "%s", name);
   v->value = value;
   v->limit = limit;
   v->unit = unit;
   v->pass = isnan(value) ? -1 : value <= limit;
+  return v;
 }
 
 /* out_both - fprintf to stdout and (if not NULL) to f. */
@@ -1006,106 +1151,215 @@ static void json_num(FILE *f, double v) {
     fputs("null", f);
 }
 
-/* report - the table, the verdicts, results.json and results.dat in dir. */
-static void report(const char *dir, const char *lib, int reps, const long *lives, int nlives) {
+/* path_rec - the record of path test at (shape, live); at 0 live mappings
+ * the shapes are the same process state, so "mixed" falls back to the
+ * "anon" measurement. NULL if not measured. */
+static struct rec *path_rec(const char *test, const char *shape, long live) {
+  struct rec *r = rec_find(test, shape, live);
+  if (!r && live == 0)
+    r = rec_find(test, "anon", 0);
+  return r;
+}
+
+/* ratio_of - with/without medians of r (NAN if r is NULL). */
+static double ratio_of(const struct rec *r) {
+  return rec_median(r, 1) / rec_median(r, 0);
+}
+
+/* report_paths - the per-call table (a PASS/MISS per row against the
+ * path's limit) to stdout and t. */
+static void report_paths(FILE *t, const long *lives, int nlives) {
+  out_both(t, "%-62s %-6s %6s %10s %10s %7s %9s %6s\n", "per-call path (ns per call)", "shape", "live",
+           "without", "with", "ratio", "added ns", "limit");
+  for (size_t p = 0; p < NPATHS; p++) {
+    bool first = true;
+    for (int k = 0; k < NSHAPES; k++)
+      for (int i = 0; i < nlives; i++) {
+        struct rec *r = rec_find(paths[p].test, run_shapes[k], lives[i]);
+        if (!r)
+          continue;
+        double a = rec_median(r, 0), b = rec_median(r, 1);
+        char lim[16] = "info", verdict[8] = "";
+        if (paths[p].limit > 0) {
+          snprintf(lim, sizeof lim, "%.2f", paths[p].limit);
+          snprintf(verdict, sizeof verdict, "%s", isnan(b / a) ? "n/a" : b / a <= paths[p].limit ? "PASS" : "MISS");
+        }
+        out_both(t, "%-62s %-6s %6ld %10.1f %10.1f %7.3f %9.1f %6s %s\n", first ? paths[p].what : "",
+                 run_shapes[k], lives[i], a, b, b / a, b - a, lim, verdict);
+        first = false;
+      }
+  }
+}
+
+/* add_path_verdicts - per path with a limit and per shape: the worst
+ * with/without ratio over every live count (the mixed shape's 0 is the
+ * anon one). */
+static void add_path_verdicts(const long *lives, int nlives) {
+  char name[128], counts[64];
+  for (size_t p = 0; p < NPATHS; p++) {
+    if (paths[p].limit <= 0)
+      continue;
+    for (int k = 0; k < NSHAPES; k++) {
+      double worst = -INFINITY;
+      long at = -1;
+      int missing = 0;
+      size_t cl = 0;
+      counts[0] = 0;
+      for (int i = 0; i < nlives; i++) {
+        if (k > 0 && lives[i] == 0) /* the same state as anon's 0, checked there */
+          continue;
+        double q = ratio_of(rec_find(paths[p].test, run_shapes[k], lives[i]));
+        cl += (size_t)snprintf(counts + cl, cl < sizeof counts ? sizeof counts - cl : 0, "%s%ld",
+                               cl ? "/" : "", lives[i]);
+        if (isnan(q))
+          missing++;
+        else if (q > worst)
+          worst = q, at = lives[i];
+      }
+      snprintf(name, sizeof name, "%s ratio, %s, worst of %s live (at %ld)%s", paths[p].test,
+               run_shapes[k], counts, at, missing ? " [some counts not measured]" : "");
+      add_verdict(name, missing || at < 0 ? NAN : worst, paths[p].limit, "x");
+    }
+  }
+}
+
+/* add_growth_verdicts - per path held to it and per shape: added ns at the
+ * largest live count against the smallest non-zero one (see GROWTH_*). */
+static void add_growth_verdicts(const long *lives, int nlives) {
+  long lo = 0, hi = 0;
+  for (int i = 0; i < nlives; i++) {
+    if (lives[i] > 1 && (lo == 0 || lives[i] < lo))
+      lo = lives[i];
+    if (lives[i] > hi)
+      hi = lives[i];
+  }
+  if (lo == 0 || hi <= lo)
+    return;
+  double bound = log((double)hi) / log((double)lo);
+  char name[128];
+  for (size_t p = 0; p < NPATHS; p++) {
+    if (!paths[p].growth)
+      continue;
+    for (int k = 0; k < NSHAPES; k++) {
+      struct rec *rl = rec_find(paths[p].test, run_shapes[k], lo);
+      struct rec *rh = rec_find(paths[p].test, run_shapes[k], hi);
+      double add_lo = rec_median(rl, 1) - rec_median(rl, 0);
+      double add_hi = rec_median(rh, 1) - rec_median(rh, 0);
+      double floor = fmax(GROWTH_FLOOR_NS, GROWTH_FLOOR_FRAC * rec_median(rh, 0));
+      double growth = add_lo > 0 ? add_hi / add_lo : NAN;
+      snprintf(name, sizeof name, "%s growth, %s: added ns at %ld / at %ld", paths[p].test,
+               run_shapes[k], hi, lo);
+      struct verdict *v = add_verdict(name, growth, bound, "x");
+      v->growth = 1;
+      v->lo = lo;
+      v->hi = hi;
+      v->add_lo = add_lo;
+      v->add_hi = add_hi;
+      v->floor = floor;
+      if (isnan(add_lo) || isnan(add_hi))
+        v->pass = -1;
+      else
+        v->pass = add_hi <= floor || (add_lo > 0 && growth <= bound);
+    }
+  }
+}
+
+/* verdict_word - "PASS", "MISS" or "n/a". */
+static const char *verdict_word(const struct verdict *v) {
+  return v->pass < 0 ? "n/a" : v->pass ? "PASS" : "MISS";
+}
+
+/* report - the table, the verdicts, results.json and results.dat in dir.
+ * mixed_note describes how the mixed shape was run. */
+static void report(const char *dir, const char *lib, int reps, const long *lives, int nlives,
+                   const char *mixed_note) {
   char path[4096], machine[256];
   machine_line(machine, sizeof machine);
   snprintf(path, sizeof path, "%s/table.txt", dir);
   FILE *t = fopen(path, "w");
-  long lmax = lives[nlives - 1], lmin = lmax;
-  for (int i = 0; i < nlives; i++) {
-    if (lives[i] > lmax)
-      lmax = lives[i];
-    if (lives[i] > 0 && lives[i] < lmin)
-      lmin = lives[i];
-  }
 
   out_both(t, "zapbench: %s\n", machine);
-  out_both(t, "library: %s; %d repetitions each, without/with alternating (ABBA); medians\n\n",
-           lib, reps);
-  out_both(t, "%-56s %7s %11s %11s %7s %9s\n", "per-call path (ns per call)", "live", "without",
-           "with", "ratio", "added ns");
-  for (size_t p = 0; p < NPATHS; p++) {
-    for (int i = 0; i < nlives; i++) {
-      struct rec *r = rec_find(paths[p].test, lives[i]);
-      if (!r)
-        continue;
-      double a = rec_median(r, 0), b = rec_median(r, 1);
-      out_both(t, "%-56s %7ld %11.1f %11.1f %7.3f %9.1f\n", i == 0 ? paths[p].what : "", lives[i],
-               a, b, b / a, b - a);
-    }
-  }
-  out_both(t, "\n%-56s %7s %11s %11s %7s\n", "1 GiB zap (ms per zap)", "", "without", "with", "ratio");
+  out_both(t, "library: %s; %d repetitions each, without/with alternating (ABBA); medians\n", lib, reps);
+  out_both(t, "live mappings: anon = one-page anonymous private, alternately read-only and read-write;\n"
+              "  mixed = the same count, every other one a one-page MAP_SHARED mapping of one memfd\n"
+              "  (own offset), so no two anonymous ones are neighbours. %s\n\n", mixed_note);
+  report_paths(t, lives, nlives);
+
+  out_both(t, "\n%-62s %-6s %6s %10s %10s %7s\n", "1 GiB zap (ms per zap)", "", "", "without", "with",
+           "ratio");
   const char *bigs[2][2] = {{"zap1g_hugetlb", "hugetlbfs 512x2 MiB: DONTNEED (with) vs REMOVE"},
                             {"zap1g_shmem", "memfd shmem: DONTNEED (with) vs REMOVE"}};
   for (int k = 0; k < 2; k++) {
-    struct rec *r = rec_find(bigs[k][0], 0);
+    struct rec *r = rec_find(bigs[k][0], "none", 0);
     double a = rec_median(r, 0) / 1e6, b = rec_median(r, 1) / 1e6;
-    out_both(t, "%-56s %7s %11.3f %11.3f %7.3f\n", bigs[k][1], "", a, b, b / a);
+    out_both(t, "%-62s %-6s %6s %10.3f %10.3f %7.3f\n", bigs[k][1], "", "", a, b, b / a);
   }
-  struct rec *ex = rec_find("exec_us", 0);
+  struct rec *ex = rec_find("exec_us", "none", 0);
   double ea = rec_median(ex, 0), eb = rec_median(ex, 1);
-  out_both(t, "\n%-56s %7s %11.1f %11.1f %7.3f %9.1f\n", "process start: fork+exec+wait /bin/true (us)",
-           "", ea, eb, eb / ea, eb - ea);
-  struct rec *ee = rec_find("exec_empty_us", 0);
+  out_both(t, "\n%-62s %-6s %6s %10.1f %10.1f %7.3f %9.1f\n", "process start: fork+exec+wait /bin/true (us)",
+           "", "", ea, eb, eb / ea, eb - ea);
+  struct rec *ee = rec_find("exec_empty_us", "none", 0);
   if (ee) {
     double em = rec_median(ee, 1);
-    out_both(t, "%-56s %7s %11.1f %11.1f %7.3f %9.1f\n", "  reference: preloading an empty .so instead (us)", "",
-             ea, em, em / ea, em - ea);
+    out_both(t, "%-62s %-6s %6s %10.1f %10.1f %7.3f %9.1f\n", "  reference: preloading an empty .so instead (us)",
+             "", "", ea, em, em / ea, em - ea);
   }
-  struct rec *mem = NULL;
-  for (int i = 0; i < nrecs; i++)
-    if (strcmp(recs[i].test, "mem_delta") == 0)
-      mem = &recs[i];
-  double ma = rec_median(mem, 0), mb = rec_median(mem, 1);
-  double per_map = mem ? (mb - ma) / (double)mem->live : NAN;
-  out_both(t, "%-56s %7ld %11.0f %11.0f %7s %9.1f\n",
-           "anon memory for N one-page mappings (bytes; added/N)", mem ? mem->live : 0L, ma, mb, "",
-           per_map);
+  static const char *const mem_shapes[] = {"anon", "mixed", "shared"};
+  double per_map[3];
+  out_both(t, "\n%-62s %-6s %6s %10s %10s %7s %9s\n", "anon memory for N one-page mappings (bytes)", "shape",
+           "N", "without", "with", "", "added/N");
+  for (int k = 0; k < 3; k++) {
+    struct rec *mem = NULL;
+    for (int i = 0; i < nrecs; i++)
+      if (strcmp(recs[i].test, "mem_delta") == 0 && strcmp(recs[i].shape, mem_shapes[k]) == 0)
+        mem = &recs[i];
+    double ma = rec_median(mem, 0), mb = rec_median(mem, 1);
+    per_map[k] = mem ? (mb - ma) / (double)mem->live : NAN;
+    out_both(t, "%-62s %-6s %6ld %10.0f %10.0f %7s %9.1f\n", k == 0 ? "  (shared: every one MAP_SHARED of a memfd)" : "",
+             mem_shapes[k], mem ? mem->live : 0L, ma, mb, "", per_map[k]);
+  }
 
-  /* Targets. */
-  char name[96];
-  for (size_t p = 0; p < NPATHS; p++) {
-    if (!paths[p].target)
-      continue;
-    struct rec *r = rec_find(paths[p].test, lmax);
-    snprintf(name, sizeof name, "%s at %ld live: ratio", paths[p].test, lmax);
-    add_verdict(name, rec_median(r, 1) / rec_median(r, 0), 1.03, "x");
-  }
-  /* Growth: the added cost from lmin to lmax live mappings may grow at most
-   * like log2(n), with an allowance of 2% of the bare cost for noise. */
-  for (size_t p = 0; p < NPATHS && lmin > 1 && lmax > lmin; p++) {
-    if (!paths[p].target)
-      continue;
-    struct rec *lo = rec_find(paths[p].test, lmin), *hi = rec_find(paths[p].test, lmax);
-    double add_lo = rec_median(lo, 1) - rec_median(lo, 0);
-    double add_hi = rec_median(hi, 1) - rec_median(hi, 0);
-    double bound = (log2((double)lmax) / log2((double)lmin)) * (add_lo > 0 ? add_lo : 0) +
-                   0.02 * rec_median(hi, 0);
-    snprintf(name, sizeof name, "%s growth: added ns at %ld (<= log bound from %ld)", paths[p].test,
-             lmax, lmin);
-    add_verdict(name, add_hi, bound, "ns");
-  }
+  /* Targets (issue 11). */
+  char name[128];
+  add_path_verdicts(lives, nlives);
   for (int k = 0; k < 2; k++) {
-    struct rec *r = rec_find(bigs[k][0], 0);
     snprintf(name, sizeof name, "%s: ratio vs direct REMOVE", bigs[k][0]);
-    add_verdict(name, rec_median(r, 1) / rec_median(r, 0), 1.01, "x");
+    add_verdict(name, ratio_of(rec_find(bigs[k][0], "none", 0)), 1.01, "x");
   }
-  add_verdict("process start: added us", eb - ea, 50, "us");
-  add_verdict("registry bytes per mapping", per_map, 64, "B");
-  for (int i = 0; i < nlives; i++) {
-    struct rec *one = rec_find("dontneed4k", lives[i]), *two = rec_find("dontneed4k_2t", lives[i]);
-    double sa = rec_median(two, 0) / rec_median(one, 0), sb = rec_median(two, 1) / rec_median(one, 1);
-    snprintf(name, sizeof name, "threads at %ld live: 2-thread slowdown with/without", lives[i]);
-    add_verdict(name, sb / sa, 1.03, "x");
+  add_verdict("process start: added us over no preload", eb - ea, 40, "us");
+  for (int k = 0; k < 3; k++) {
+    snprintf(name, sizeof name, "registry bytes per mapping, %s", mem_shapes[k]);
+    add_verdict(name, per_map[k], 64, "B");
   }
-  out_both(t, "\n%-68s %10s %10s  %s\n", "target", "measured", "limit", "verdict");
+  int first_growth = nverdicts;
+  add_growth_verdicts(lives, nlives);
+
+  out_both(t, "\n%-70s %10s %10s  %s\n", "target", "measured", "limit", "verdict");
   int miss = 0;
-  for (int i = 0; i < nverdicts; i++) {
+  for (int i = 0; i < first_growth; i++) {
     struct verdict *v = &verdicts[i];
     miss += v->pass == 0;
-    out_both(t, "%-68s %10.3f %10.3f  %s\n", v->name, v->value, v->limit,
-             v->pass < 0 ? "n/a" : v->pass ? "PASS" : "MISS");
+    out_both(t, "%-70s %10.3f %10.3f  %s\n", v->name, v->value, v->limit, verdict_word(v));
+  }
+  if (nverdicts > first_growth) {
+    struct verdict *g = &verdicts[first_growth];
+    out_both(t, "\ngrowth: added ns at %ld live / added ns at %ld must be <= log(%ld)/log(%ld) = %.3f,\n"
+                "  or the added ns at %ld at most the noise floor max(%.0f ns, %.0f%% of the bare call)\n",
+             g->hi, g->lo, g->hi, g->lo, g->limit, g->hi, GROWTH_FLOOR_NS, GROWTH_FLOOR_FRAC * 100);
+    out_both(t, "%-16s %-6s %12s %12s %10s %8s %8s  %s\n", "path", "shape", "added@lo", "added@hi", "floor",
+             "growth", "limit", "verdict");
+  }
+  for (int i = first_growth; i < nverdicts; i++) {
+    struct verdict *v = &verdicts[i];
+    char test[32] = "", shape[8] = "";
+    sscanf(v->name, "%31s growth, %7[^:]", test, shape);
+    miss += v->pass == 0;
+    char growth[16] = "-";
+    if (isfinite(v->value))
+      snprintf(growth, sizeof growth, "%.3f", v->value);
+    out_both(t, "%-16s %-6s %12.1f %12.1f %10.1f %8s %8.3f  %s%s\n", test, shape, v->add_lo, v->add_hi,
+             v->floor, growth, v->limit, verdict_word(v),
+             v->pass == 1 && v->add_hi <= v->floor ? " (noise floor)" : "");
   }
   for (int i = 0; i < nrecs; i++) {
     if (strncmp(recs[i].test, "check_", 6) != 0)
@@ -1128,11 +1382,13 @@ static void report(const char *dir, const char *lib, int reps, const long *lives
     die("%s", path);
   fprintf(j, "{\n  \"machine\": \"%s\",\n  \"library\": \"%s\",\n  \"repetitions\": %d,\n", machine,
           lib, reps);
+  fprintf(j, "  \"mixed_shape\": \"%s\",\n", mixed_note);
   fprintf(j, "  \"results\": [\n");
   for (int i = 0; i < nrecs; i++) {
     struct rec *r = &recs[i];
     double a = rec_median(r, 0), b = rec_median(r, 1);
-    fprintf(j, "    {\"test\": \"%s\", \"live\": %ld, \"without\": ", r->test, r->live);
+    fprintf(j, "    {\"test\": \"%s\", \"shape\": \"%s\", \"live\": %ld, \"without\": ", r->test, r->shape,
+            r->live);
     json_num(j, a);
     fputs(", \"with\": ", j);
     json_num(j, b);
@@ -1151,22 +1407,41 @@ static void report(const char *dir, const char *lib, int reps, const long *lives
     json_num(j, v->value);
     fputs(", \"limit\": ", j);
     json_num(j, v->limit);
-    fprintf(j, ", \"verdict\": \"%s\"}%s\n", v->pass < 0 ? "n/a" : v->pass ? "PASS" : "MISS",
-            i + 1 < nverdicts ? "," : "");
+    if (v->growth) {
+      fprintf(j, ", \"lo\": %ld, \"hi\": %ld, \"added_lo_ns\": ", v->lo, v->hi);
+      json_num(j, v->add_lo);
+      fputs(", \"added_hi_ns\": ", j);
+      json_num(j, v->add_hi);
+      fputs(", \"floor_ns\": ", j);
+      json_num(j, v->floor);
+    }
+    fprintf(j, ", \"verdict\": \"%s\"}%s\n", verdict_word(v), i + 1 < nverdicts ? "," : "");
   }
-  fprintf(j, "  ]\n}\n");
+  fprintf(j, "  ],\n  \"missed\": %d,\n  \"total\": %d\n}\n", miss, nverdicts);
   fclose(j);
 
-  /* results.dat: one block per path (gnuplot index), rows: live without with. */
+  /* results.dat: one block per path (gnuplot index), rows:
+   * live anon_without anon_with mixed_without mixed_with (NaN: not measured). */
   snprintf(path, sizeof path, "%s/results.dat", dir);
   FILE *d = fopen(path, "w");
   if (!d)
     die("%s", path);
   for (size_t p = 0; p < NPATHS; p++) {
-    fprintf(d, "# %s: %s\n# live without_ns with_ns\n", paths[p].test, paths[p].what);
+    fprintf(d, "# %s: %s\n# live anon_without_ns anon_with_ns mixed_without_ns mixed_with_ns\n",
+            paths[p].test, paths[p].what);
     for (int i = 0; i < nlives; i++) {
-      struct rec *r = rec_find(paths[p].test, lives[i]);
-      fprintf(d, "%ld %.3f %.3f\n", lives[i], rec_median(r, 0), rec_median(r, 1));
+      fprintf(d, "%ld", lives[i]);
+      for (int k = 0; k < NSHAPES; k++) {
+        struct rec *r = path_rec(paths[p].test, run_shapes[k], lives[i]);
+        for (int s = 0; s < 2; s++) {
+          double m = rec_median(r, s);
+          if (isfinite(m))
+            fprintf(d, " %.3f", m);
+          else
+            fputs(" NaN", d);
+        }
+      }
+      fputc('\n', d);
     }
     fprintf(d, "\n\n");
   }
@@ -1174,7 +1449,8 @@ static void report(const char *dir, const char *lib, int reps, const long *lives
 }
 
 /* run_drive - the whole benchmark: every mode, reps times each way,
- * alternating; then the report. Returns 0. */
+ * alternating; then the report. The mixed shape runs at every non-zero
+ * live count (at 0 the shapes are the same). Returns 0. */
 static int run_drive(const char *lib, const char *empty, int reps, bool quick, const char *lives_arg,
                      const char *dir) {
   long lives[MAX_LIVES];
@@ -1185,20 +1461,42 @@ static int run_drive(const char *lib, const char *empty, int reps, bool quick, c
   snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
   if (system(cmd) != 0)
     die("cannot make %s", dir);
+  /* the mixed shape's list: the non-zero counts */
+  char mixed_lives[256] = "";
+  size_t ml = 0;
+  for (int i = 0; i < nlives; i++)
+    if (lives[i] > 0 && ml < sizeof mixed_lives)
+      ml += (size_t)snprintf(mixed_lives + ml, sizeof mixed_lives - ml, "%s%ld", ml ? "," : "", lives[i]);
+  char mixed_note[320];
+  snprintf(mixed_note, sizeof mixed_note,
+           "mixed measured at %s live, same batches as anon; at 0 live mappings the shapes are one state, measured once (anon)",
+           ml ? mixed_lives : "no count");
   char *q = quick ? "--quick" : NULL;
   char *lv = (char *)lives_arg;
+  uint64_t t_start = now_ns();
   for (int rep = 0; rep < reps; rep++) {
-    fprintf(stderr, "zapbench: repetition %d of %d\n", rep + 1, reps);
+    uint64_t t_rep = now_ns();
+    fprintf(stderr, "zapbench: repetition %d of %d", rep + 1, reps);
+    if (rep)
+      fprintf(stderr, " (%.0f s so far, about %.0f s to go)", (double)(t_rep - t_start) / 1e9,
+              (double)(t_rep - t_start) / 1e9 / rep * (reps - rep));
+    fputc('\n', stderr);
     for (int k = 0; k < 2; k++) {
       int shim = (rep & 1) ? !k : k; /* ABBA: without first on even reps */
       const char *l = shim ? lib : NULL;
       char *sflag = shim ? "--shim" : "--noshim";
-      char *w[] = {"zapbench", "worker", sflag, "--lives", lv, q, NULL};
+      char *w[] = {"zapbench", "worker", sflag, "--shape", "anon", "--lives", lv, q, NULL};
       run_child(l, w);
+      if (ml) {
+        char *wm[] = {"zapbench", "worker", sflag, "--shape", "mixed", "--lives", mixed_lives, q, NULL};
+        run_child(l, wm);
+      }
       char *b[] = {"zapbench", "big", sflag, q, NULL};
       run_child(l, b);
-      char *m[] = {"zapbench", "mem", sflag, q, NULL};
-      run_child(l, m);
+      for (int m = 0; m < 3; m++) {
+        char *mm[] = {"zapbench", "mem", sflag, "--shape", (char *)shape_names[m], q, NULL};
+        run_child(l, mm);
+      }
     }
     char *e[] = {"zapbench", "exec", "--lib", (char *)lib, q, NULL, NULL, NULL};
     if (empty) {
@@ -1207,16 +1505,19 @@ static int run_drive(const char *lib, const char *empty, int reps, bool quick, c
     }
     run_child(NULL, e);
   }
-  report(dir, lib, reps, lives, nlives);
+  fprintf(stderr, "zapbench: measured in %.0f s\n", (double)(now_ns() - t_start) / 1e9);
+  report(dir, lib, reps, lives, nlives, mixed_note);
   return 0;
 }
 
 /* usage - print the usage to stderr. Returns 2 (the exit status). */
 static int usage(void) {
   fprintf(stderr,
-          "usage: zapbench drive --lib PATH [--empty PATH] [--reps N] [--quick] [--lives 0,1000,20000,65000]\n"
+          "usage: zapbench drive --lib PATH [--empty PATH] [--reps N] [--quick] [--lives 0,1000,20000,60000]\n"
           "                      [--out DIR]\n"
-          "       zapbench worker|big|mem [--shim|--noshim] [--quick] [--lives L,..]\n"
+          "       zapbench worker [--shim|--noshim] [--quick] [--shape anon|mixed] [--lives L,..]\n"
+          "       zapbench big [--shim|--noshim] [--quick]\n"
+          "       zapbench mem [--shim|--noshim] [--quick] [--shape anon|mixed|shared]\n"
           "       zapbench exec --lib PATH [--empty PATH] [--quick]\n"
           "       zapbench check-json FILE\n");
   return 2;
@@ -1227,7 +1528,7 @@ int main(int argc, char **argv) {
   if (argc < 2)
     return usage();
   const char *mode = argv[1], *lib = NULL, *empty = NULL, *dir = "zapbench-results";
-  const char *lives = "0,1000,20000,65000";
+  const char *lives = "0,1000,20000,60000", *shape = "anon";
   bool shim = false, quick = false;
   int reps = 5;
   if (strcmp(mode, "check-json") == 0)
@@ -1245,6 +1546,8 @@ int main(int argc, char **argv) {
       empty = argv[++i];
     else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
       dir = argv[++i];
+    else if (strcmp(argv[i], "--shape") == 0 && i + 1 < argc)
+      shape = argv[++i];
     else if (strcmp(argv[i], "--lives") == 0 && i + 1 < argc)
       lives = argv[++i];
     else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
@@ -1257,12 +1560,12 @@ int main(int argc, char **argv) {
   if (strcmp(mode, "worker") == 0) {
     long lv[MAX_LIVES];
     int n = parse_lives(lives, lv);
-    return run_worker(shim, quick, lv, n);
+    return run_worker(shim, quick, parse_shape(shape), lv, n);
   }
   if (strcmp(mode, "big") == 0)
     return run_big(shim, quick);
   if (strcmp(mode, "mem") == 0)
-    return run_mem(shim, quick);
+    return run_mem(shim, quick, parse_shape(shape));
   if (strcmp(mode, "exec") == 0)
     return lib ? run_exec(lib, empty, quick) : usage();
   if (strcmp(mode, "drive") == 0)
