@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "fdguard.h"
 #include "fdkeep.h"
+#include "forkmark.h"
 #include "log.h"
 #include "state.h"
 #include "sys.h"
@@ -26,9 +27,10 @@
 /* The process whose descriptor table holds the shim's descriptors. */
 static _Atomic int owner_pid;
 
-/* zs_fdguard_set_owner - see fdguard.h. */
+/* zs_fdguard_set_owner - see fdguard.h.  Also (re)marks the process for
+ * forkmark.h, at load and in a fork child: the pid is asked once for both. */
 void zs_fdguard_set_owner(void) {
-  atomic_store_explicit(&owner_pid, (int)syscall(SYS_getpid), memory_order_relaxed);
+  atomic_store_explicit(&owner_pid, (int)zs_forkmark_init(), memory_order_relaxed);
 }
 
 /* may_be_ours - cheap test: fd is at or above the lowest shim number and

@@ -210,6 +210,16 @@ static __attribute__((noinline)) int zs_pmq_long_name(int fd, uintptr_t addr,
   return rc;
 }
 
+/* zs_mapsfile_query_bare - see mapsfile.h. */
+int zs_mapsfile_query_bare(int fd, uintptr_t addr, struct zs_vma *out) {
+  struct zs_procmap_query q;
+  out->name[0] = '\0';
+  int rc = zs_pmq(fd, addr, NULL, 0, &q);
+  if (rc == 0)
+    zs_pmq_fill(&q, out);
+  return rc;
+}
+
 /* zs_mapsfile_query - see mapsfile.h. */
 int zs_mapsfile_query(int fd, uintptr_t addr, struct zs_vma *out) {
   struct zs_procmap_query q;

@@ -40,6 +40,14 @@ struct zs_vma {
 int zs_mapsfile_query(int fd, uintptr_t addr, struct zs_vma *out);
 
 /*
+ * zs_mapsfile_query_bare - zs_mapsfile_query without the name (out->name
+ * is ""): the kernel skips building the path, about a third of the
+ * query's cost.  For callers that know the name cannot change their
+ * answer.  Returns what zs_mapsfile_query returns.
+ */
+int zs_mapsfile_query_bare(int fd, uintptr_t addr, struct zs_vma *out);
+
+/*
  * zs_mapsfile_parse - the same answer from the text of the maps
  * descriptor fd, read from its start (pread: fd may be kept and read
  * again; its offset is not moved).  page_size is 0 (maps does not say).

@@ -6,7 +6,8 @@
  *  - zs_maps_*: a descriptor of /proc/PID/maps owned by the caller;
  *  - zs_vma_query: this process, on a descriptor of /proc/self/maps cached
  *    for PROCMAP_QUERY (published with a compare-exchange, tagged with the
- *    owner's pid so a fork child never asks with its parent's), or a fresh
+ *    owner's pid so a fork child never asks with its parent's; the pid
+ *    comes from forkmark.h, a load on the common path), or a fresh
  *    read of the file where the kernel lacks the ioctl.
  * When /proc cannot be reached, queries say ZS_VMA_UNAVAILABLE, never
  * ENOENT: ENOENT means only "the kernel answered: nothing there".
@@ -26,6 +27,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "forkmark.h"
 #include "mapsfile.h"
 #include "procfs.h"
 #include "state.h"
@@ -106,7 +108,7 @@ static void zs_maps_drop(int fd, uint64_t dev, uint64_t ino) {
  * Returns the descriptor or -1 with errno.
  */
 static int zs_maps_fd(int bad_fd) {
-  uint32_t pid = (uint32_t)getpid();
+  uint32_t pid = zs_forkmark_pid();
   uint64_t cur = atomic_load_explicit(&g_maps, memory_order_acquire);
   for (int tries = 0; tries < 4; tries++) {
     int cfd = zs_slot_fd(cur);
@@ -146,18 +148,19 @@ static int zs_open_failure(int e) {
 }
 
 /*
- * zs_vma_query_pmq - zs_mapsfile_query on the cached /proc/self/maps
- * descriptor.  A descriptor that fails for any reason but ENOENT (closed or
- * replaced by the program, a parent's after fork) is replaced once and the
- * query retried.  Returns 0, ENOENT (the ioctl's own answer), EMFILE/ENFILE,
- * ZS_VMA_UNAVAILABLE, or the ioctl's errno.
+ * zs_vma_query_pmq - zs_mapsfile_query (or, if !name, its bare variant) on
+ * the cached /proc/self/maps descriptor.  A descriptor that fails for any
+ * reason but ENOENT (closed or replaced by the program, a parent's after
+ * fork) is replaced once and the query retried.  Returns 0, ENOENT (the
+ * ioctl's own answer), EMFILE/ENFILE, ZS_VMA_UNAVAILABLE, or the ioctl's
+ * errno.
  */
-static int zs_vma_query_pmq(uintptr_t addr, struct zs_vma *out) {
+static int zs_vma_query_pmq(uintptr_t addr, struct zs_vma *out, bool name) {
   int fd = zs_maps_fd(-1);
   if (fd < 0)
     return zs_open_failure(errno);
   for (int attempt = 0;; attempt++) {
-    int rc = zs_mapsfile_query(fd, addr, out);
+    int rc = name ? zs_mapsfile_query(fd, addr, out) : zs_mapsfile_query_bare(fd, addr, out);
     if (rc == 0 || rc == ENOENT || attempt == 1)
       return rc;
     fd = zs_maps_fd(fd);
@@ -176,13 +179,13 @@ static bool zs_pmq_usable(void) {
   return zs_state.caps.procmap_query && !atomic_load_explicit(&g_pmq_missing, memory_order_relaxed);
 }
 
-/* See vma.h.  PROCMAP_QUERY when zs_state.caps.procmap_query allows it and
- * the kernel answers it; the first ENOTTY/EINVAL turns it off for good
- * (checked here, on first use, rather than at load: process start stays
- * cheap). Maps otherwise. */
-int zs_vma_query(uintptr_t addr, struct zs_vma *out) {
+/* vma_query - zs_vma_query, with or without the name.  PROCMAP_QUERY when
+ * zs_state.caps.procmap_query allows it and the kernel answers it; the
+ * first ENOTTY/EINVAL turns it off for good (checked here, on first use,
+ * rather than at load: process start stays cheap). Maps otherwise. */
+static int vma_query(uintptr_t addr, struct zs_vma *out, bool name) {
   if (zs_pmq_usable()) {
-    int rc = zs_vma_query_pmq(addr, out);
+    int rc = zs_vma_query_pmq(addr, out, name);
     if (rc == EMFILE || rc == ENFILE)
       return zs_vma_query_maps(addr, out); /* no high number to cache: read maps once */
     if (rc != ENOTTY && rc != EINVAL)
@@ -190,6 +193,16 @@ int zs_vma_query(uintptr_t addr, struct zs_vma *out) {
     atomic_store_explicit(&g_pmq_missing, true, memory_order_relaxed);
   }
   return zs_vma_query_maps(addr, out);
+}
+
+/* See vma.h. */
+int zs_vma_query(uintptr_t addr, struct zs_vma *out) {
+  return vma_query(addr, out, true);
+}
+
+/* See vma.h. */
+int zs_vma_query_bare(uintptr_t addr, struct zs_vma *out) {
+  return vma_query(addr, out, false);
 }
 
 /* See vma.h.  One open (through the /proc kept from load), nothing read
@@ -246,7 +259,7 @@ void zs_vma_release_range(unsigned first, unsigned last) {
   int fd = zs_slot_fd(cur);
   if (fd < 0 || (unsigned)fd < first || (unsigned)fd > last)
     return;
-  if (zs_slot_pid(cur) != (uint32_t)getpid())
+  if (zs_slot_pid(cur) != zs_forkmark_pid())
     return;
   atomic_compare_exchange_strong_explicit(&g_maps, &cur, ZS_NOFD, memory_order_acq_rel,
                                           memory_order_acquire);

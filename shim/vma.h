@@ -38,6 +38,13 @@
 int zs_vma_query(uintptr_t addr, struct zs_vma *out);
 
 /*
+ * zs_vma_query_bare - zs_vma_query where the VMA's name is not wanted:
+ * with PROCMAP_QUERY out->name is "" (the kernel builds no path); where
+ * maps is parsed the name comes along anyway.  Same returns.
+ */
+int zs_vma_query_bare(uintptr_t addr, struct zs_vma *out);
+
+/*
  * struct zs_maps - a reader of one process's maps: the kernel's view of
  * any process, for the shim (its own), `zapshim --explain PID` and a
  * supervisor of traced processes.  Holds a descriptor of /proc/PID/maps

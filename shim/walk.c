@@ -29,6 +29,10 @@ static int self_query(struct zs_proc *p, uintptr_t addr, struct zs_vma *out) {
   (void)p;
   return zs_vma_query(addr, out);
 }
+static int self_query_bare(struct zs_proc *p, uintptr_t addr, struct zs_vma *out) {
+  (void)p;
+  return zs_vma_query_bare(addr, out);
+}
 static int self_open(struct zs_proc *p, uintptr_t start, uintptr_t end, int flags) {
   (void)p;
   return zs_vma_open_map_file(start, end, flags);
@@ -39,7 +43,8 @@ static void self_classify(struct zs_proc *p, const struct zs_vma *v, struct zs_m
 }
 
 /* Never written after load: shared by every thread without a lock. */
-static struct zs_proc g_self = {.query = self_query, .open_map_file = self_open,
+static struct zs_proc g_self = {.query = self_query, .query_bare = self_query_bare,
+                                .open_map_file = self_open,
                                 .classify = self_classify, .forked = &zs_state.has_forked};
 
 /* zs_proc_self - see walk.h. */
@@ -178,10 +183,31 @@ bool zs_walk_same_object(struct zs_proc *pr, const struct zs_piece *p, const str
          voff == p->m.offset + (p->start - p->m.start);
 }
 
-/* zs_walk_confirm - see walk.h. */
+/* name_matters - true if confirming registry piece p needs the VMA's
+ * name: p has no inode to compare (zs_walk_same_object then classifies
+ * the VMA, which may go by its name), or p may be a file still named in
+ * a directory (is_named reads the name).  The kernel's own shmem files
+ * (memfd, shared anonymous, SysV) and MAP_HUGETLB memory never need it. */
+static bool name_matters(const struct zs_piece *p) {
+  if (p->m.ino == 0)
+    return true;
+  switch (p->m.kind) {
+  case ZAPSHIM_KIND_SHMEM_SHARED:
+  case ZAPSHIM_KIND_SHMEM_PRIVATE:
+  case ZAPSHIM_KIND_HUGETLB_SHARED:
+  case ZAPSHIM_KIND_HUGETLB_PRIVATE:
+    return !(p->m.flags & (ZS_MAP_ANON | ZS_MAP_SYSV)) && p->m.dev != zs_shm_dev();
+  default:
+    return false;
+  }
+}
+
+/* zs_walk_confirm - see walk.h.  The kernel is asked without the name
+ * where the name cannot change the answer (name_matters). */
 bool zs_walk_confirm(struct zs_proc *pr, struct zs_piece *p) {
   struct zs_vma v;
-  int e = pr->query(pr, p->start, &v);
+  int e = !name_matters(p) && pr->query_bare ? pr->query_bare(pr, p->start, &v)
+                                             : pr->query(pr, p->start, &v);
   if (e == 0 && v.start <= p->start && zs_walk_same_object(pr, p, &v)) {
     p->end = min_addr(p->end, v.end);
     p->m.prot = (uint8_t)(((v.flags & ZS_VMA_READ) ? PROT_READ : 0) |

@@ -28,6 +28,8 @@
  */
 struct zs_proc {
   int (*query)(struct zs_proc *p, uintptr_t addr, struct zs_vma *out);
+  /* the same without the VMA's name (name ""), cheaper; NULL: use query */
+  int (*query_bare)(struct zs_proc *p, uintptr_t addr, struct zs_vma *out);
   int (*open_map_file)(struct zs_proc *p, uintptr_t start, uintptr_t end, int flags);
   void (*classify)(struct zs_proc *p, const struct zs_vma *v, struct zs_map *m);
   const _Atomic bool *forked; /* true once the process may share private files with a child */

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "classify.h"
+#include "forkmark.h"
 #include "mountinfo.h"
 #include "state.h"
 #include "testutil.h"
@@ -70,6 +71,19 @@ static int query_both(uintptr_t addr, struct zs_vma *a, struct zs_vma *b) {
   cr_assert_str_eq(a->name, b->name);
   cr_assert_eq(b->page_size, 0, "maps cannot know the page size");
   cr_assert_neq(a->page_size, 0);
+  /* the query without the name: the same answer, name "" */
+  struct zs_vma c;
+  memset(&c, 0x5a, sizeof c);
+  cr_assert_eq(zs_vma_query_bare(addr, &c), 0);
+  cr_assert_eq(c.start, a->start);
+  cr_assert_eq(c.end, a->end);
+  cr_assert_eq(c.offset, a->offset);
+  cr_assert_eq(c.dev_major, a->dev_major);
+  cr_assert_eq(c.dev_minor, a->dev_minor);
+  cr_assert_eq(c.ino, a->ino);
+  cr_assert_eq(c.flags, a->flags);
+  cr_assert_eq(c.page_size, a->page_size);
+  cr_assert_str_eq(c.name, "");
   return 0;
 }
 
@@ -485,27 +499,63 @@ Test(vma, cached_fd_is_high_and_recovers) {
   zs_vma_forget_fd(); /* idempotent */
 }
 
-/* A child made by a raw fork syscall (no atfork handlers) must not ask
- * with its parent's descriptor: that one describes the parent. */
-Test(vma, fork_child_without_atfork) {
+/* raw_fork_child_asks_itself - a child made by a raw fork syscall (no
+ * atfork handlers) must not ask with its parent's descriptor: that one
+ * describes the parent.  The child checks its own new mapping is seen and
+ * that forkmark gives its own pid; the parent's descriptor stays. */
+static void raw_fork_child_asks_itself(void) {
   struct zs_vma v;
   cr_assert_eq(query(true, (uintptr_t)&v, &v), 0); /* parent caches its fd */
+  cr_assert_eq(zs_forkmark_pid(), (uint32_t)getpid());
   pid_t pid = (pid_t)syscall(SYS_fork);
   cr_assert_geq(pid, 0);
   if (pid == 0) {
     void *p = mmap(NULL, ps, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    int ok = p != MAP_FAILED && query(true, (uintptr_t)p, &v) == 0 && v.start == (uintptr_t)p;
+    int ok = zs_forkmark_pid() == (uint32_t)syscall(SYS_getpid);
+    ok = ok && p != MAP_FAILED && query(true, (uintptr_t)p, &v) == 0 && v.start == (uintptr_t)p;
     int fd = -1;
     ok = ok && cached_maps_fds(&fd) == 1; /* the parent's was closed */
     _exit(ok ? 0 : 1);
   }
   int st;
   cr_assert_eq(waitpid(pid, &st, 0), pid);
-  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child saw its parent's VMAs");
+  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child saw its parent's VMAs or pid");
   /* the parent's descriptor is untouched */
   int fd = -1;
   cr_assert_eq(cached_maps_fds(&fd), 1);
   cr_assert_eq(query(true, (uintptr_t)&v, &v), 0);
+  cr_assert_eq(zs_forkmark_pid(), (uint32_t)getpid());
+}
+
+/* Without the wipe-on-fork page (the process never marked): getpid. */
+Test(vma, fork_child_without_atfork) {
+  raw_fork_child_asks_itself();
+}
+
+/* wipe_on_fork_vmas - how many VMAs of this process the kernel lists with
+ * the "wf" (MADV_WIPEONFORK) flag in /proc/self/smaps. */
+static int wipe_on_fork_vmas(void) {
+  FILE *f = fopen("/proc/self/smaps", "r");
+  cr_assert_not_null(f);
+  char line[512];
+  int n = 0;
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, "VmFlags:", 8) == 0 && strstr(line, " wf"))
+      n++;
+  fclose(f);
+  return n;
+}
+
+/* With it (as after load): the child's page reads zero, so the child asks
+ * getpid and never uses its parent's cached descriptor. */
+Test(vma, fork_child_without_atfork_marked) {
+  int before = wipe_on_fork_vmas();
+  cr_assert_eq(zs_forkmark_init(), (uint32_t)getpid());
+  cr_assert_eq(wipe_on_fork_vmas(), before + 1, "the kernel shows no wipe-on-fork page");
+  cr_assert_eq(zs_forkmark_init(), (uint32_t)getpid());
+  cr_assert_eq(wipe_on_fork_vmas(), before + 1, "a second init made a second page");
+  raw_fork_child_asks_itself();
+  raw_fork_child_asks_itself(); /* a second child: the parent's mark stays */
 }
 
 static char *race_base;
