@@ -4,11 +4,13 @@
  * One binary, several modes:
  *
  *   zapbench drive --lib PATH [--empty PATH] [--reps N] [--quick] [--lives L,..] [--out DIR]
+ *                  [--source TEXT]
  *       The driver.  Runs the modes below as child processes, alternately
  *       without and with LD_PRELOAD=PATH (order ABBA over the repetitions),
  *       collects their JSON lines, prints the table of medians and ratios
  *       with PASS/MISS per target (issue 11's goal), and writes
  *       DIR/results.json, DIR/results.dat (for plot.gp) and DIR/table.txt.
+ *       TEXT (what was built, e.g. git describe --dirty) goes in both.
  *   zapbench worker [--shim] [--quick] [--shape anon|mixed] [--lives L,..]
  *       Per-call paths at each number of extra live mappings of the given
  *       shape; one JSON line per (path, live count): the median ns per call
@@ -1271,15 +1273,16 @@ static const char *verdict_word(const struct verdict *v) {
 
 /* report - the table, the verdicts, results.json and results.dat in dir.
  * mixed_note describes how the mixed shape was run. */
-static void report(const char *dir, const char *lib, int reps, const long *lives, int nlives,
-                   const char *mixed_note) {
+static void report(const char *dir, const char *lib, const char *source, int reps, const long *lives,
+                   int nlives, const char *mixed_note) {
   char path[4096], machine[256];
   machine_line(machine, sizeof machine);
   snprintf(path, sizeof path, "%s/table.txt", dir);
   FILE *t = fopen(path, "w");
 
   out_both(t, "zapbench: %s\n", machine);
-  out_both(t, "library: %s; %d repetitions each, without/with alternating (ABBA); medians\n", lib, reps);
+  out_both(t, "library: %s (source %s); %d repetitions each, without/with alternating (ABBA); medians\n",
+           lib, source, reps);
   out_both(t, "live mappings: anon = one-page anonymous private, alternately read-only and read-write;\n"
               "  mixed = the same count, every other one a one-page MAP_SHARED mapping of one memfd\n"
               "  (own offset), so no two anonymous ones are neighbours. %s\n\n", mixed_note);
@@ -1380,8 +1383,9 @@ static void report(const char *dir, const char *lib, int reps, const long *lives
   FILE *j = fopen(path, "w");
   if (!j)
     die("%s", path);
-  fprintf(j, "{\n  \"machine\": \"%s\",\n  \"library\": \"%s\",\n  \"repetitions\": %d,\n", machine,
-          lib, reps);
+  fprintf(j, "{\n  \"machine\": \"%s\",\n  \"library\": \"%s\",\n  \"source\": \"%s\",\n", machine,
+          lib, source);
+  fprintf(j, "  \"repetitions\": %d,\n", reps);
   fprintf(j, "  \"mixed_shape\": \"%s\",\n", mixed_note);
   fprintf(j, "  \"results\": [\n");
   for (int i = 0; i < nrecs; i++) {
@@ -1451,8 +1455,8 @@ static void report(const char *dir, const char *lib, int reps, const long *lives
 /* run_drive - the whole benchmark: every mode, reps times each way,
  * alternating; then the report. The mixed shape runs at every non-zero
  * live count (at 0 the shapes are the same). Returns 0. */
-static int run_drive(const char *lib, const char *empty, int reps, bool quick, const char *lives_arg,
-                     const char *dir) {
+static int run_drive(const char *lib, const char *empty, const char *source, int reps, bool quick,
+                     const char *lives_arg, const char *dir) {
   long lives[MAX_LIVES];
   int nlives = parse_lives(lives_arg, lives);
   if (access(lib, R_OK) != 0)
@@ -1506,7 +1510,7 @@ static int run_drive(const char *lib, const char *empty, int reps, bool quick, c
     run_child(NULL, e);
   }
   fprintf(stderr, "zapbench: measured in %.0f s\n", (double)(now_ns() - t_start) / 1e9);
-  report(dir, lib, reps, lives, nlives, mixed_note);
+  report(dir, lib, source, reps, lives, nlives, mixed_note);
   return 0;
 }
 
@@ -1514,7 +1518,7 @@ static int run_drive(const char *lib, const char *empty, int reps, bool quick, c
 static int usage(void) {
   fprintf(stderr,
           "usage: zapbench drive --lib PATH [--empty PATH] [--reps N] [--quick] [--lives 0,1000,20000,60000]\n"
-          "                      [--out DIR]\n"
+          "                      [--out DIR] [--source TEXT]\n"
           "       zapbench worker [--shim|--noshim] [--quick] [--shape anon|mixed] [--lives L,..]\n"
           "       zapbench big [--shim|--noshim] [--quick]\n"
           "       zapbench mem [--shim|--noshim] [--quick] [--shape anon|mixed|shared]\n"
@@ -1528,6 +1532,7 @@ int main(int argc, char **argv) {
   if (argc < 2)
     return usage();
   const char *mode = argv[1], *lib = NULL, *empty = NULL, *dir = "zapbench-results";
+  const char *source = "unknown";
   const char *lives = "0,1000,20000,60000", *shape = "anon";
   bool shim = false, quick = false;
   int reps = 5;
@@ -1544,6 +1549,8 @@ int main(int argc, char **argv) {
       lib = argv[++i];
     else if (strcmp(argv[i], "--empty") == 0 && i + 1 < argc)
       empty = argv[++i];
+    else if (strcmp(argv[i], "--source") == 0 && i + 1 < argc)
+      source = argv[++i];
     else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
       dir = argv[++i];
     else if (strcmp(argv[i], "--shape") == 0 && i + 1 < argc)
@@ -1569,6 +1576,6 @@ int main(int argc, char **argv) {
   if (strcmp(mode, "exec") == 0)
     return lib ? run_exec(lib, empty, quick) : usage();
   if (strcmp(mode, "drive") == 0)
-    return lib ? run_drive(lib, empty, reps, quick, lives, dir) : usage();
+    return lib ? run_drive(lib, empty, source, reps, quick, lives, dir) : usage();
   return usage();
 }

@@ -5,12 +5,13 @@
 #
 # BUILD_DIR (default: build-bench, relative to the repository root) gets a
 # Release build of libzapshim.so and zapbench.  Options after it go to
-# `zapbench drive` (--reps N, --quick, --lives 0,1000,20000,65000).
+# `zapbench drive` (--reps N (default 5), --quick, --lives 0,1000,20000,60000).
+# The default run takes about 6 minutes on a 2-vCPU VM; --quick a second.
 # Results: BUILD_DIR/bench-results/{table.txt,results.json,results.dat,plot.png}
 # (or $ZAPBENCH_OUT).
 #
 # As root it prepares the host for the run and puts it back afterwards:
-# vm.max_map_count is raised to 262144 (65,000 live mappings plus the
+# vm.max_map_count is raised to 262144 (60,000 live mappings plus the
 # program's own are too close to the default 65530), and the 2 MiB huge
 # page pool is grown until 520 pages are free (the 1 GiB hugetlbfs zap takes
 # 512).  gnuplot-nox is installed if gnuplot is missing.
@@ -68,8 +69,11 @@ fi
 echo "run.sh: vm.max_map_count=$(cat /proc/sys/vm/max_map_count)," \
   "huge pages free $(awk '/^HugePages_Free:/{print $2}' /proc/meminfo)" >&2
 
+# What was built: the commit, and "-dirty" if the work tree had changes.
+source=$(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)
+started=$SECONDS
 "$build/test/bench/zapbench" drive --lib "$build/libzapshim.so" \
-  --empty "$build/test/bench/libzapbench_empty.so" --out "$out" "$@"
+  --empty "$build/test/bench/libzapbench_empty.so" --out "$out" --source "$source" "$@"
 "$build/test/bench/zapbench" check-json "$out/results.json" >/dev/null
 
 if command -v gnuplot >/dev/null; then
@@ -78,4 +82,5 @@ if command -v gnuplot >/dev/null; then
 else
   echo "run.sh: gnuplot not available: no plot" >&2
 fi
-echo "run.sh: table in $out/table.txt, JSON in $out/results.json" >&2
+echo "run.sh: table in $out/table.txt, JSON in $out/results.json" \
+  "($((SECONDS - started)) s)" >&2
