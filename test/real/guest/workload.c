@@ -7,8 +7,11 @@
  * memory is backed on the host: what a balloon can then free), then keeps
  * dirtying WORK_MIB with a checkable pattern: every 4 KiB page i holds a
  * fill derived from (i, word) written once, and in word 0 a stamp
- * (i << 32 | generation) rewritten on every pass.  Each pass checks, in
- * every page, the stamp of the previous pass and one fill word before it
+ * (i << 32 | generation) rewritten on every pass.  A pass visits the pages
+ * in a scattered order (a stride coprime with the page count), so a
+ * destination in postcopy migration faults far from the last page it was
+ * sent (QEMU's source goes on sending from the requested page).  Each pass
+ * checks, in every page, the stamp of the previous pass and one fill word before it
  * writes the new stamp.  Commands on standard input (the serial console):
  * "check" checks every word of every page and prints the verdict;
  * "churn N" touches N MiB more with a pattern, checks it and gives it
@@ -38,6 +41,18 @@
 static uint64_t *work;
 static size_t pages;
 static uint64_t errors;
+static size_t stride = 1;
+
+/* Return the greatest common divisor of x and y. */
+static size_t gcd(size_t x, size_t y)
+{
+  while (y) {
+    size_t t = x % y;
+    x = y;
+    y = t;
+  }
+  return x;
+}
 
 /* The fill word j of page i: never zero, distinct per page and word. */
 static uint64_t fill(uint64_t i, uint64_t j)
@@ -165,12 +180,15 @@ int main(int argc, char **argv)
     for (size_t j = 1; j < WORDS; j++)
       p[j] = fill(i, j);
   }
+  stride = pages > 7919 ? 7919 : 1;
+  while (gcd(stride, pages) != 1)
+    stride += 2;
   printf("zg: ready work=%zu churn=%zu pages=%zu\n", work_mib, churn_mib, pages);
 
   double last = 0;
   for (uint64_t gen = 1;; gen++) {
     size_t j = 1 + gen % (WORDS - 1);
-    for (size_t i = 0; i < pages; i++) {
+    for (size_t k = 0, i = 0; k < pages; k++, i = (i + stride) % pages) {
       uint64_t *p = work + i * WORDS;
       if (p[0] != stamp(i, gen - 1))
         bad(i, 0, stamp(i, gen - 1), p[0]);
