@@ -18,6 +18,12 @@ RAM backend:
                    memory and its full check must pass.  Where QEMU frees
                    the memory without the shim, it must free it with the shim
                    too (BACKENDS[..]["balloon_min_mb"]).
+  --mode reporting virtio-balloon free page reporting (free-page-reporting=on):
+                   the guest touches --report-churn-mb and frees it; the guest
+                   reports its free 2 MiB blocks and QEMU discards them: the
+                   host memory given back must be at least --report-min-mb
+                   on every backend (2 MiB blocks: hugetlbfs too); then the
+                   guest reuses the memory and its full check must pass.
 
 Each run is made under the shim and without it (--runs); figures of both
 are printed as "RESULT ..." lines.  The shim's log is checked as in
@@ -59,6 +65,8 @@ QBOOT = "/usr/share/qemu/qboot.rom"  # minimal firmware (qemu-system-data)
 # whose 512 sub-pages all arrive in one virtqueue element, and an element
 # holds at most 256: inflating frees nothing there, with or without the shim
 # (measured; the test asserts the guest stays healthy and prints the figure).
+# Free page reporting (--mode reporting) hands QEMU 2 MiB blocks: those are
+# discarded on every backend.
 BACKENDS = {
     "memfd": {
         "object": "memory-backend-memfd,id=ram0,size={size},share=on",
@@ -275,13 +283,15 @@ class Qemu:
                 "-kernel", a.kernel, "-initrd", a.initrd, "-append", append,
                 "-chardev", "socket,id=con0,path=%s,server=on,wait=off" % con_path,
                 "-serial", "chardev:con0", "-monitor", "none",
-                "-device", "virtio-balloon-pci,id=balloon0",
+                "-device", "virtio-balloon-pci,id=balloon0" +
+                (",free-page-reporting=on" if a.mode == "reporting" else ""),
                 "-qmp", "unix:%s,server=on,wait=off" % qmp_path,
                 "-name", "zapshim-guest-" + role]
         if os.path.exists(QBOOT):
             argv += ["-bios", QBOOT]
         if incoming:
             argv += ["-incoming", "defer"]  # runs as soon as postcopy starts
+        self.wrapped = bool(wrapper)
         if wrapper:
             argv = wrapper.split() + argv
         self.out_path = base + ".qemu.out"
@@ -300,8 +310,11 @@ class Qemu:
                 raise Fail("%s QEMU did not start: %s" % (role, f.read().strip()[-2000:]))
 
     def pid(self):
-        """QEMU's pid (the wrapper's child if a wrapper was used)."""
-        return self.proc.pid
+        """QEMU's pid (the wrapper's first child if a wrapper was used)."""
+        if not self.wrapped:
+            return self.proc.pid
+        with open("/proc/%d/task/%d/children" % (self.proc.pid, self.proc.pid)) as f:
+            return int(f.read().split()[0])
 
     def quit(self):
         """Ask QEMU to quit; wait for it (kill after 30 s)."""
@@ -626,7 +639,8 @@ def run_balloon(a, shim, accel, run_dir):
     q = None
     try:
         t0 = time.monotonic()
-        q = Qemu(a, run_dir, "guest", accel, shim, append_line(a, a.balloon_work_mb, a.churn_mb))
+        q = Qemu(a, run_dir, "guest", accel, shim, append_line(a, a.balloon_work_mb, a.churn_mb),
+                 wrapper=a.wrapper)
         q.con.wait(r"^zg: ready", a.boot_timeout, what="guest boot")
         i, _ = q.con.wait(r"^zg: pass \d+ ok", 30, what="workload")
         res["boot_s"] = round(time.monotonic() - t0, 1)
@@ -675,6 +689,72 @@ def run_balloon(a, shim, accel, run_dir):
     return res
 
 
+def run_reporting(a, shim, accel, run_dir):
+    """Touch and free memory in the guest, wait for free page reporting to
+    give it back, reuse it; return the figures.  Raises Fail."""
+    be = BACKENDS[a.backend]
+    res = {}
+    q = None
+    try:
+        t0 = time.monotonic()
+        q = Qemu(a, run_dir, "guest", accel, shim, append_line(a, a.balloon_work_mb, 0))
+        q.con.wait(r"^zg: ready", a.boot_timeout, what="guest boot")
+        q.con.wait(r"^zg: pass \d+ ok", 30, what="workload")
+        res["boot_s"] = round(time.monotonic() - t0, 1)
+        b0, f0 = settle(a, q, 1.0)
+        start = len(q.con.lines)
+        q.con.send("churn %d\n" % a.report_churn_mb)
+        q.con.wait(r"^zg: churn %d ok" % a.report_churn_mb, 60, start, what="churn")
+        b1, f1 = held(a, q)
+        # The guest reports after 2 s; wait until the figure stops falling.
+        t1 = time.monotonic()
+        low, low_t = b1, t1
+        while time.monotonic() - t1 < a.report_wait:
+            time.sleep(0.25)
+            cur, f2 = held(a, q)
+            if cur < low:
+                low, low_t = cur, time.monotonic()
+            elif low < b1 and time.monotonic() - low_t > 3:
+                break
+        b2, f2 = held(a, q)
+        res["held_idle_mb"] = round(b0 / MIB, 1)
+        res["held_after_churn_mb"] = round(b1 / MIB, 1)
+        res["held_reported_mb"] = round(b2 / MIB, 1)
+        res["freed_mb"] = round((b1 - b2) / MIB, 1)
+        res["report_s"] = round(low_t - t1, 1)
+        start = len(q.con.lines)
+        q.con.send("churn %d\n" % a.reuse_mb)
+        q.con.wait(r"^zg: churn %d ok" % a.reuse_mb, 60, start, what="reuse after reporting")
+        b3, f3 = settle(a, q)
+        res["held_reused_mb"] = round(b3 / MIB, 1)
+        res["verdict"] = guest_check(q, start)
+        st = q.qmp.cmd("query-status").get("status")
+        if st != "running":
+            raise Fail("guest is %s after free page reporting" % st)
+        log("%s: host memory of the RAM %.1f MiB idle, %.1f MiB after the guest touched and "
+            "freed %d MiB, %.1f MiB once reported (freed %.1f MiB in %.1f s); reused %d MiB: "
+            "%.1f MiB; %s" % ("shim" if shim else "no shim", res["held_idle_mb"],
+                              res["held_after_churn_mb"], a.report_churn_mb, res["held_reported_mb"],
+                              res["freed_mb"], res["report_s"], a.reuse_mb,
+                              res["held_reused_mb"], res["verdict"]))
+        log("  figures idle %s, churned %s, reported %s, reused %s" % (f0, f1, f2, f3))
+        q.quit()
+        q = None
+    finally:
+        if q:
+            q.kill()
+    if res["freed_mb"] < a.report_min_mb:
+        raise Fail("%s: free page reporting gave back %.1f MiB of host memory (want >= %d)"
+                   % ("shim" if shim else "no shim", res["freed_mb"], a.report_min_mb))
+    if shim:
+        n, stats = check_shim_log(os.path.join(run_dir, "guest.zapshim.log"), be, "guest",
+                                  be["expect"] == "translated")
+        res["translated"] = n
+        for l in stats:
+            log("  " + l)
+    return res
+
+
 def run(a):
     """The whole test; raises Fail or Skip."""
     be = BACKENDS[a.backend]
@@ -703,17 +783,19 @@ def run(a):
         t0 = time.monotonic()
         if a.mode == "postcopy":
             r = run_postcopy(a, shim, accel, run_dir)
-        else:
+        elif a.mode == "balloon":
             r = run_balloon(a, shim, accel, run_dir)
+        else:
+            r = run_reporting(a, shim, accel, run_dir)
         r["wall_s"] = round(time.monotonic() - t0, 1)
         r["accel"] = accel
         results[name] = r
         print("RESULT %s %s %s %s" % (a.mode, a.backend, name, json.dumps(r, sort_keys=True)),
               flush=True)
-    if a.mode == "balloon" and "shim" in results and "noshim" in results:
+    if a.mode != "postcopy" and "shim" in results and "noshim" in results:
         s, n = results["shim"]["freed_mb"], results["noshim"]["freed_mb"]
-        log("balloon on %s: QEMU alone gives back %.1f MiB, with the shim %.1f MiB" %
-            (a.backend, n, s))
+        log("%s on %s: QEMU alone gives back %.1f MiB, with the shim %.1f MiB" %
+            (a.mode, a.backend, n, s))
         if s < n - a.slack_mb:
             raise Fail("the shim gives back less than QEMU alone (%.1f < %.1f MiB)" % (s, n))
 
@@ -724,7 +806,7 @@ def main():
     p.add_argument("--qemu", default=shutil.which("qemu-system-x86_64") or
                    "/usr/bin/qemu-system-x86_64")
     p.add_argument("--shim", required=True, help="path of libzapshim.so")
-    p.add_argument("--mode", required=True, choices=("postcopy", "balloon"))
+    p.add_argument("--mode", required=True, choices=("postcopy", "balloon", "reporting"))
     p.add_argument("--backend", required=True, choices=sorted(BACKENDS))
     p.add_argument("--workdir", required=True)
     p.add_argument("--cache", required=True, help="where the guest image is built and kept")
@@ -735,6 +817,12 @@ def main():
     p.add_argument("--churn-mb", type=int, default=160,
                    help="balloon: memory the guest touches and frees at boot")
     p.add_argument("--inflate-mb", type=int, default=128)
+    p.add_argument("--report-churn-mb", type=int, default=128,
+                   help="reporting: memory the guest touches and frees")
+    p.add_argument("--report-min-mb", type=int, default=64,
+                   help="reporting: MiB the host must get back")
+    p.add_argument("--report-wait", type=int, default=20,
+                   help="reporting: seconds to wait for the memory to come back")
     p.add_argument("--reuse-mb", type=int, default=128, help="touched again after deflating")
     p.add_argument("--min-requests", type=int, default=None,
                    help="postcopy page requests the destination must make")
@@ -743,6 +831,8 @@ def main():
     p.add_argument("--postcopy-bw", type=int, default=64, help="MiB/s in postcopy")
     p.add_argument("--precopy-s", type=float, default=0.5, help="precopy time before the switch")
     p.add_argument("--slack-mb", type=float, default=8)
+    p.add_argument("--wrapper", default="",
+                   help="balloon: command prefix for QEMU (e.g. strace -f -o FILE)")
     p.add_argument("--accel", default="auto", choices=("auto", "kvm", "tcg"))
     p.add_argument("--kvm-probe", type=int, default=15, help="seconds the KVM probe may take")
     p.add_argument("--boot-timeout", type=int, default=60)
