@@ -793,11 +793,16 @@ def run(a):
         print("RESULT %s %s %s %s" % (a.mode, a.backend, name, json.dumps(r, sort_keys=True)),
               flush=True)
     if a.mode != "postcopy" and "shim" in results and "noshim" in results:
-        s, n = results["shim"]["freed_mb"], results["noshim"]["freed_mb"]
-        log("%s on %s: QEMU alone gives back %.1f MiB, with the shim %.1f MiB" %
-            (a.mode, a.backend, n, s))
-        if s < n - a.slack_mb:
-            raise Fail("the shim gives back less than QEMU alone (%.1f < %.1f MiB)" % (s, n))
+        # No regression: the host keeps no more of the guest's RAM with the
+        # shim than without it (the end state; how much was populated
+        # before varies by a few 2 MiB THP or huge pages between boots).
+        key = "held_inflated_mb" if a.mode == "balloon" else "held_reported_mb"
+        s, n = results["shim"], results["noshim"]
+        log("%s on %s: QEMU alone gives back %.1f MiB (keeps %.1f), with the shim %.1f MiB "
+            "(keeps %.1f)" % (a.mode, a.backend, n["freed_mb"], n[key], s["freed_mb"], s[key]))
+        if s[key] > n[key] + a.slack_mb:
+            raise Fail("the host keeps more of the guest's RAM with the shim than without it "
+                       "(%.1f > %.1f MiB)" % (s[key], n[key]))
 
 
 def main():
@@ -830,7 +835,8 @@ def main():
     p.add_argument("--precopy-bw", type=int, default=32, help="MiB/s before postcopy")
     p.add_argument("--postcopy-bw", type=int, default=64, help="MiB/s in postcopy")
     p.add_argument("--precopy-s", type=float, default=0.5, help="precopy time before the switch")
-    p.add_argument("--slack-mb", type=float, default=8)
+    p.add_argument("--slack-mb", type=float, default=16,
+                   help="no-regression margin between the shim and no-shim runs")
     p.add_argument("--wrapper", default="",
                    help="balloon: command prefix for QEMU (e.g. strace -f -o FILE)")
     p.add_argument("--accel", default="auto", choices=("auto", "kvm", "tcg"))
@@ -840,7 +846,7 @@ def main():
     p.add_argument("--deadline", type=int, default=170, help="seconds for the whole test")
     a = p.parse_args()
     if a.min_requests is None:
-        a.min_requests = 5 if BACKENDS[a.backend].get("huge") else 20
+        a.min_requests = 10 if BACKENDS[a.backend].get("huge") else 20
     a.caps = [c for c in a.caps.split(",") if c]
     a.workdir = os.path.abspath(a.workdir)
     a.cache = os.path.abspath(a.cache)
