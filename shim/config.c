@@ -67,12 +67,57 @@ const char *zs_config_closest(const char *name) {
   return best;
 }
 
+/* The variables read at load, in the order of known_vars. */
+enum { V_LOG, V_KERNEL, V_VERIFY, V_STATS, V_RESTRICT, V_NAMED, N_READ };
+
+/* The ZAPSHIM_* entries of the environment, gathered in one pass. */
+struct zs_env {
+  const char *val[N_READ]; /* the first value of each, as getenv finds it; NULL if unset */
+  bool unknown;            /* some ZAPSHIM_* name is not a known one */
+};
+
+/* known_index - the index in known_vars of the name entry[0, name_len),
+ * or -1.  Plain loops: this runs at every program's start, before any
+ * string function of libc has been bound. */
+static int known_index(const char *entry, size_t name_len) {
+  for (size_t i = 0; i < N_KNOWN; i++) {
+    const char *k = known_vars[i];
+    size_t j = 0;
+    while (j < name_len && k[j] && k[j] == entry[j])
+      j++;
+    if (j == name_len && !k[j])
+      return (int)i;
+  }
+  return -1;
+}
+
+/* scan_env - one pass over environ: the values of the variables read and
+ * whether an unknown ZAPSHIM_* name is there.  An entry without '=' has no
+ * value (getenv skips it) but still counts as a name.  Most programs have
+ * no ZAPSHIM_* variable but LD_PRELOAD's neighbours, so the prefix test
+ * comes first. */
+static void scan_env(struct zs_env *env) {
+  static const char prefix[] = "ZAPSHIM_";
+  for (char **e = environ; e && *e; e++) {
+    const char *s = *e;
+    size_t n = 0;
+    while (n < sizeof prefix - 1 && s[n] == prefix[n])
+      n++;
+    if (n < sizeof prefix - 1)
+      continue;
+    while (s[n] && s[n] != '=')
+      n++;
+    int i = known_index(s, n);
+    if (i < 0)
+      env->unknown = true;
+    else if (i < N_READ && s[n] == '=' && !env->val[i])
+      env->val[i] = s + n + 1;
+  }
+}
+
 /* is_known - 1 if the NAME=value entry names a known variable. */
 static int is_known(const char *entry, size_t name_len) {
-  for (size_t i = 0; i < N_KNOWN; i++)
-    if (strlen(known_vars[i]) == name_len && !strncmp(entry, known_vars[i], name_len))
-      return 1;
-  return 0;
+  return known_index(entry, name_len) >= 0;
 }
 
 /* warn_unknown_vars - one warning per ZAPSHIM_* variable the shim does not
@@ -104,9 +149,9 @@ static void warn_unknown_vars(void) {
   }
 }
 
-/* load_kernel - ZAPSHIM_KERNEL: a version X.Y, else a warning. */
-static void load_kernel(struct zs_config *cfg) {
-  const char *v = getenv("ZAPSHIM_KERNEL");
+/* load_kernel - ZAPSHIM_KERNEL (value v, NULL if unset): a version X.Y,
+ * else a warning. */
+static void load_kernel(struct zs_config *cfg, const char *v) {
   if (!v || !*v)
     return;
   cfg->kernel_override = zs_kernel_parse_version(v);
@@ -114,9 +159,9 @@ static void load_kernel(struct zs_config *cfg) {
     zs_warn("ZAPSHIM_KERNEL is not a version like 5.10; ignored: ", v);
 }
 
-/* load_flag - a 0/1 variable; anything else gets a warning and counts as 0. */
-static bool load_flag(const char *name) {
-  const char *v = getenv(name);
+/* load_flag - a 0/1 variable name with value v (NULL if unset); anything
+ * else gets a warning and counts as 0. */
+static bool load_flag(const char *name, const char *v) {
   if (!v || !*v || strcmp(v, "0") == 0)
     return false;
   if (strcmp(v, "1") == 0)
@@ -153,19 +198,19 @@ static int list_has(const char *list, const char *name) {
   return 0;
 }
 
-/* load_restrict - ZAPSHIM_RESTRICT_EXE: true if this program is left out. */
-static bool load_restrict(void) {
-  const char *list = getenv("ZAPSHIM_RESTRICT_EXE");
+/* load_restrict - ZAPSHIM_RESTRICT_EXE (value list, NULL if unset): true
+ * if this program is left out. */
+static bool load_restrict(const char *list) {
   if (!list || !*list)
     return false;
   char buf[4096];
   return !list_has(list, exe_name(buf, sizeof buf));
 }
 
-/* load_named_files - ZAPSHIM_NAMED_FILES: "keep" (the default) or "zap";
- * any other value gets one warning and the default. Returns true for zap. */
-static bool load_named_files(void) {
-  const char *v = getenv("ZAPSHIM_NAMED_FILES");
+/* load_named_files - ZAPSHIM_NAMED_FILES (value v, NULL if unset): "keep"
+ * (the default) or "zap"; any other value gets one warning and the
+ * default. Returns true for zap. */
+static bool load_named_files(const char *v) {
   if (!v || !*v || strcmp(v, "keep") == 0)
     return false;
   if (strcmp(v, "zap") == 0)
@@ -174,12 +219,14 @@ static bool load_named_files(void) {
   return false;
 }
 
-/* load_log - ZAPSHIM_LOG; secure_getenv, so a setuid program ignores it. */
-static void load_log(void) {
+/* load_log - ZAPSHIM_LOG (present: set, NULL if unset); secure_getenv,
+ * so a setuid program ignores it. */
+static void load_log(const char *set) {
+  if (!set)
+    return;
   const char *dest = secure_getenv("ZAPSHIM_LOG");
   if (!dest) {
-    if (getenv("ZAPSHIM_LOG"))
-      zs_warn("ZAPSHIM_LOG ignored in a secure-execution (setuid) process", NULL);
+    zs_warn("ZAPSHIM_LOG ignored in a secure-execution (setuid) process", NULL);
     return;
   }
   if (!*dest)
@@ -189,14 +236,19 @@ static void load_log(void) {
     zs_warn("ZAPSHIM_LOG cannot be opened, logging is off: ", zs_errno_name(e));
 }
 
-/* zs_config_load - see config.h. The log opens first so that later
- * warnings go to it. */
+/* zs_config_load - see config.h. One pass over the environment finds
+ * every ZAPSHIM_* entry; a process without any (the common case: every
+ * program a VMM's environment reaches) calls no libc function here. The
+ * log opens first so that later warnings go to it. */
 void zs_config_load(struct zs_config *cfg) {
-  load_log();
-  load_kernel(cfg);
-  cfg->verify = load_flag("ZAPSHIM_VERIFY");
-  cfg->stats = load_flag("ZAPSHIM_STATS");
-  cfg->excluded = load_restrict();
-  cfg->named_files_zap = load_named_files();
-  warn_unknown_vars();
+  struct zs_env env = {.unknown = false};
+  scan_env(&env);
+  load_log(env.val[V_LOG]);
+  load_kernel(cfg, env.val[V_KERNEL]);
+  cfg->verify = load_flag("ZAPSHIM_VERIFY", env.val[V_VERIFY]);
+  cfg->stats = load_flag("ZAPSHIM_STATS", env.val[V_STATS]);
+  cfg->excluded = load_restrict(env.val[V_RESTRICT]);
+  cfg->named_files_zap = load_named_files(env.val[V_NAMED]);
+  if (env.unknown)
+    warn_unknown_vars();
 }

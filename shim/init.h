@@ -7,7 +7,8 @@
 #include <stdbool.h>
 
 /*
- * zs_init - bring the shim up once: resolve the real functions, read the
+ * zs_init - bring the shim up once: resolve the real functions (those of
+ * mmap, munmap, mremap, madvise, shmat and shmdt on first use), read the
  * configuration, detect the kernel, open the log and keep /proc.  Safe to
  * call from any thread at any time; a call made while init runs (from
  * dlsym's calloc, or another thread) returns false at once, and until the

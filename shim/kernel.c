@@ -10,7 +10,9 @@
  */
 #define _GNU_SOURCE
 #include "kernel.h"
+#include "rawcall.h"
 
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 
 /* parse_uint - digits at *s to a number, advancing *s. -1 if none. */
@@ -42,10 +44,14 @@ unsigned zs_kernel_parse_version(const char *s) {
 }
 
 /* zs_kernel_detect - capabilities of the running kernel, each limited to
- * what version `override` (if nonzero and older) had. */
+ * what version `override` (if nonzero and older) had. uname is made with
+ * the instruction itself: this runs at every program's start, where
+ * binding libc's uname would cost more than the call. */
 void zs_kernel_detect(unsigned override, struct zs_caps *caps) {
   struct utsname u;
-  caps->running = uname(&u) == 0 ? zs_kernel_parse_version(u.release) : 0;
+  caps->running = zs_rawcall(SYS_uname, (long)&u, 0, 0, 0, 0, 0) == 0
+                      ? zs_kernel_parse_version(u.release)
+                      : 0;
   caps->version = caps->running;
   if (override && (override < caps->version || !caps->version))
     caps->version = override;

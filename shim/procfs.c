@@ -22,6 +22,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "rawcall.h"
 #include "sys.h"
 
 #define ZS_PROC_SUPER_MAGIC 0x9fa0L
@@ -32,54 +33,112 @@
  * that directory (closed by a raw syscall, then reused) is the program's
  * and is neither used nor closed.  Inherited by fork children, where
  * "self" still resolves to the caller.
+ *
+ * Whether it is procfs is asked once, on first use, not at load (a
+ * program that never opens a file under /proc through the shim pays
+ * nothing for it): the identity check before each use proves the number
+ * still holds the very file opened at load, so that answer is the load's.
+ * Until the answer is known nothing is opened relative to it.
  */
 static _Atomic int g_proc_fd = -1;
 static _Atomic uint64_t g_proc_dev;
 static _Atomic uint64_t g_proc_ino;
+enum { PROC_UNCHECKED = 0, PROC_IS_PROCFS = 1 };
+static _Atomic int g_proc_checked;
+
+/* proc_fstat - fstat(2) of fd with the instruction itself (the same
+ * newfstatat glibc makes): no libc function to bind at load, errno
+ * untouched.  Returns 0 or -errno. */
+static long proc_fstat(int fd, struct stat *st) {
+#if ZS_HAVE_RAWCALL
+  return zs_rawcall(SYS_newfstatat, fd, (long)"", (long)st, AT_EMPTY_PATH, 0, 0);
+#else
+  int e = errno;
+  long r = fstat(fd, st) == 0 ? 0 : -(long)errno;
+  errno = e;
+  return r;
+#endif
+}
+
+/* proc_fstatfs - fstatfs(2) of fd, as proc_fstat.  Returns 0 or -errno. */
+static long proc_fstatfs(int fd, struct statfs *sfs) {
+#if ZS_HAVE_RAWCALL
+  return zs_rawcall(SYS_fstatfs, fd, (long)sfs, 0, 0, 0, 0);
+#else
+  int e = errno;
+  long r = fstatfs(fd, sfs) == 0 ? 0 : -(long)errno;
+  errno = e;
+  return r;
+#endif
+}
 
 /* zs_proc_is - true if fd is open and is the /proc directory kept at load. */
 static bool zs_proc_is(int fd) {
   struct stat st;
-  int e = errno;
-  bool same = fd >= 0 && fstat(fd, &st) == 0 &&
-              (uint64_t)st.st_dev == atomic_load_explicit(&g_proc_dev, memory_order_relaxed) &&
-              (uint64_t)st.st_ino == atomic_load_explicit(&g_proc_ino, memory_order_relaxed);
-  errno = e;
-  return same;
+  return fd >= 0 && proc_fstat(fd, &st) == 0 &&
+         (uint64_t)st.st_dev == atomic_load_explicit(&g_proc_dev, memory_order_relaxed) &&
+         (uint64_t)st.st_ino == atomic_load_explicit(&g_proc_ino, memory_order_relaxed);
 }
 
-/* zs_proc_dirfd - the kept /proc descriptor if it still is ours; a number
- * that is not is forgotten (never closed: it is the program's now).
- * Returns the descriptor or -1. */
+/* zs_proc_forget - stop using fd (the number kept, as loaded by the
+ * caller); closed only if close_it (it is still ours) and this call is the
+ * one that took it out of g_proc_fd. */
+static void zs_proc_forget(int fd, bool close_it) {
+  if (atomic_compare_exchange_strong_explicit(&g_proc_fd, &fd, -1, memory_order_acq_rel,
+                                              memory_order_relaxed) &&
+      close_it)
+    zs_rawcall(SYS_close, fd, 0, 0, 0, 0, 0);
+}
+
+/* zs_proc_check - true once fd (ours, by identity) is known to be
+ * procfs; asks fstatfs the first time.  A directory that is not procfs (a
+ * stand-in mounted there before load) is forgotten and closed: the path
+ * is used from then on, as when nothing could be kept.  A failed fstatfs
+ * answers false for this call only. */
+static bool zs_proc_check(int fd) {
+  if (atomic_load_explicit(&g_proc_checked, memory_order_acquire) == PROC_IS_PROCFS)
+    return true;
+  struct statfs sfs;
+  if (proc_fstatfs(fd, &sfs) != 0)
+    return false;
+  if (sfs.f_type != ZS_PROC_SUPER_MAGIC) {
+    zs_proc_forget(fd, true);
+    return false;
+  }
+  atomic_store_explicit(&g_proc_checked, PROC_IS_PROCFS, memory_order_release);
+  return true;
+}
+
+/* zs_proc_dirfd - the kept /proc descriptor if it still is ours and is
+ * procfs; a number that is not ours is forgotten (never closed: it is the
+ * program's now).  Returns the descriptor or -1. */
 static int zs_proc_dirfd(void) {
   int fd = atomic_load_explicit(&g_proc_fd, memory_order_acquire);
   if (fd < 0)
     return -1;
-  if (zs_proc_is(fd))
-    return fd;
-  atomic_compare_exchange_strong_explicit(&g_proc_fd, &fd, -1, memory_order_acq_rel,
-                                          memory_order_relaxed);
-  return -1;
+  if (!zs_proc_is(fd)) {
+    zs_proc_forget(fd, false);
+    return -1;
+  }
+  return zs_proc_check(fd) ? fd : -1;
 }
 
-/* See procfs.h.  open, fstat, fstatfs, fcntl(F_DUPFD_CLOEXEC), close. */
+/* See procfs.h.  open, fstat, fcntl(F_DUPFD_CLOEXEC) (and prlimit64 to
+ * find a high number: sys.c), close; whether it is procfs is asked on
+ * first use (zs_proc_check). */
 int zs_vma_init(void) {
   if (atomic_load_explicit(&g_proc_fd, memory_order_acquire) >= 0)
     return 0;
-  int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  int fd = (int)zs_rawcall(SYS_openat, AT_FDCWD, (long)"/proc", O_PATH | O_DIRECTORY | O_CLOEXEC,
+                           0, 0, 0);
   if (fd < 0)
-    return errno;
+    return -fd;
   struct stat st;
-  struct statfs sfs;
-  int rc = 0;
-  if (fstat(fd, &st) != 0 || fstatfs(fd, &sfs) != 0)
-    rc = errno;
-  else if (sfs.f_type != ZS_PROC_SUPER_MAGIC)
-    rc = ENOTDIR; /* a stand-in directory, not procfs: keep nothing */
-  int hi = rc ? -1 : zs_sys_dup_high(fd);
-  syscall(SYS_close, fd);
-  if (rc)
-    return rc;
+  long r = proc_fstat(fd, &st);
+  int hi = r ? -1 : zs_sys_dup_high(fd);
+  zs_rawcall(SYS_close, fd, 0, 0, 0, 0, 0);
+  if (r)
+    return (int)-r;
   if (hi < 0)
     return -hi; /* no high number to spare: the path is used */
   atomic_store_explicit(&g_proc_dev, (uint64_t)st.st_dev, memory_order_relaxed);

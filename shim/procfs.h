@@ -20,8 +20,10 @@
 /*
  * zs_vma_init - keep a descriptor of the /proc directory (O_PATH, at a
  * high number, close-on-exec, identity recorded) for every later open of
- * a file under /proc.  Called once at load: one open, fstat, fstatfs (it
- * must be procfs), one dup.  Returns 0 or errno (then the path is used).
+ * a file under /proc.  Called once at load: one open, fstat, one dup.
+ * That it is procfs is checked (fstatfs) on first use, before anything is
+ * opened relative to it; a stand-in directory is then dropped and the path
+ * used.  Returns 0 or errno (then the path is used).
  */
 int zs_vma_init(void);
 
