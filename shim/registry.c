@@ -20,6 +20,7 @@
 #include "registry.h"
 #include "fdkeep.h"
 #include "sys.h"
+#include "zapshim.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -343,18 +344,113 @@ int zs_registry_remove(uintptr_t start, uintptr_t end) {
 }
 
 /*
+ * plain - true if *m is plain anonymous private memory as registry.h
+ * defines it: kind ANON_PRIVATE, flags ZS_MAP_ANON alone or with
+ * ZS_MAP_DONTFORK, 4 KiB pages, no kept descriptor, no file identity.
+ * Neighbouring plain entries with the same flags are kept as one.
+ */
+static inline bool plain(const struct zs_map *m) {
+  return m->kind == ZAPSHIM_KIND_ANON_PRIVATE &&
+         (m->flags & (uint8_t)~ZS_MAP_DONTFORK) == ZS_MAP_ANON && m->page_shift == 12 &&
+         m->fdslot == -1 && m->ino == 0 && m->dev == 0;
+}
+
+/* joinable - true if entry e and plain *m may be one entry: e is plain
+ * with the same flags. */
+static inline bool joinable(const struct zs_map *e, const struct zs_map *m) {
+  return e->flags == m->flags && plain(e);
+}
+
+/*
+ * neighbours - for a range starting at start that no entry overlaps: the
+ * node of greatest start below start into *l and the node of smallest
+ * start above it into *r (ZS_NIL where there is none).  One descent,
+ * iterative, O(log n).
+ */
+static void neighbours(uintptr_t start, uint32_t *l, uint32_t *r) {
+  uint32_t t = zs_root;
+  *l = *r = ZS_NIL;
+  while (t != ZS_NIL) {
+    struct zs_node *n = node(t);
+    if (start < n->m.start) {
+      *r = t;
+      t = (uint32_t)n->left;
+    } else {
+      *l = t;
+      t = (uint32_t)n->right;
+    }
+  }
+}
+
+/*
+ * insert_plain - zs_registry_insert of plain *m (see plain()).  If one
+ * entry joinable with it already covers the range, the registry's view
+ * is already *m's (prot and offset aside, which plain entries do not
+ * keep): nothing changes and nothing is allocated.  Otherwise the range is
+ * carved out first, then *m is joined to the entry ending at m->start
+ * and/or the one starting at m->end where they are joinable: the left one
+ * is extended (its key and offset stay), or the right one is lowered (it
+ * takes m's start and offset; the carve left the range empty, so the
+ * order holds), or both become one (the right one's node is freed).  Only
+ * with no joinable neighbour is a node allocated.  The entry keeps prot 0.
+ * Returns 0, or ENOMEM if the node was needed and none could be had (the
+ * range is then unknown, as for any insert).
+ */
+static int insert_plain(const struct zs_map *m) {
+  uint32_t c = lookup(m->start);
+  if (c != ZS_NIL) {
+    const struct zs_map *e = &node(c)->m;
+    if (e->start <= m->start && e->end >= m->end && joinable(e, m)) {
+      atomic_fetch_add_explicit(&zs_generation, 1, memory_order_release);
+      return 0;
+    }
+  }
+  zs_registry_remove(m->start, m->end); /* ENOMEM: a split entry was dropped whole */
+  uint32_t l, r;
+  neighbours(m->start, &l, &r);
+  bool jl = l != ZS_NIL && node(l)->m.end == m->start && joinable(&node(l)->m, m);
+  bool jr = r != ZS_NIL && node(r)->m.start == m->end && joinable(&node(r)->m, m);
+  if (jl && jr) {
+    uintptr_t end = node(r)->m.end;
+    drop(r);
+    node(l)->m.end = end;
+    return 0;
+  }
+  if (jl) {
+    node(l)->m.end = m->end;
+    return 0;
+  }
+  if (jr) {
+    node(r)->m.start = m->start;
+    node(r)->m.offset = m->offset;
+    return 0;
+  }
+  uint32_t i = node_alloc();
+  if (i == ZS_NIL)
+    return ENOMEM;
+  node(i)->m = *m;
+  node(i)->m.prot = 0;
+  zs_root = tree_insert(zs_root, i);
+  zs_count++;
+  return 0;
+}
+
+/*
  * zs_registry_insert - add a copy of *m and take a ref on m->fdslot (if
  * >= 0).  Whatever the registry held in [m->start, m->end) is carved out
  * first (zs_registry_remove), and only then is a node allocated: if none
  * can be had, the old view of the range is gone all the same and the
  * range is unknown, never stale.  The ref is taken before the carve, which
  * may drop the slot's last other user, and given back if no node is had.
- * An empty range is not kept.  Returns 0 if *m was added, or ENOMEM if no
- * node could be had (nothing in the range, no ref taken).
+ * Plain anonymous private memory joins its neighbours instead
+ * (insert_plain).  An empty range is not kept.  Returns 0 if *m was added,
+ * or ENOMEM if no node could be had (nothing in the range, no ref taken).
  */
 int zs_registry_insert(const struct zs_map *m) {
   if (m->start >= m->end)
     return 0;
+  if (plain(m))
+    return insert_plain(m);
   zs_fdkeep_ref(m->fdslot);
   zs_registry_remove(m->start, m->end); /* ENOMEM: a split entry was dropped whole */
   uint32_t i = node_alloc();

@@ -16,6 +16,21 @@
  * it allocates, and a split that finds no node drops the whole entry.  So
  * after a failed insert or remove the range (and, for a failed split, the
  * rest of the entry that contained it) is unknown, never stale.
+ *
+ * Plain anonymous private memory - kind ZAPSHIM_KIND_ANON_PRIVATE, flags
+ * ZS_MAP_ANON alone or with ZS_MAP_DONTFORK, page_shift 12, fdslot -1, ino
+ * 0, dev 0: the bulk of every allocator's mappings - is kept coarser: an
+ * entry of it means "every page here was seen mapped as plain anonymous
+ * private memory with these flags", possibly by several mmaps.  Two such
+ * entries with the same flags are never neighbours: an insert joins them
+ * (never across a gap, never with any other kind or flags).  Such an entry
+ * keeps no protection (prot is 0: nothing zaps plain anonymous memory by
+ * the registry's prot; only huge pages use it, after the kernel confirmed
+ * the mapping) and its offset is that of whichever insert became its left
+ * part, advanced by trims as for any entry: meaningless for private
+ * anonymous memory.  Every other field, and what every page is, stays
+ * exact.  A carve of its middle splits it like any entry (and without a
+ * node drops the whole, possibly larger, entry: unknown, never wrong).
  */
 #ifndef ZS_REGISTRY_H
 #define ZS_REGISTRY_H
@@ -44,6 +59,11 @@ void zs_registry_unlock(void);
  * range is then unknown (no entry in it, the old one included), no
  * reference is taken, and if an entry strictly contained the range it is
  * gone whole.  An empty range adds nothing and returns 0.
+ * Plain anonymous private memory (see above) allocates no node where it
+ * can join a neighbour: an entry of the same flags ending at m->start is
+ * extended, one starting at m->end is lowered to m->start, both become
+ * one; and if one such entry already covers the whole range nothing
+ * changes (no carve, no allocation).  Its entry keeps prot 0.
  */
 int zs_registry_insert(const struct zs_map *m);
 
@@ -92,7 +112,8 @@ uint64_t zs_registry_generation(void);
 void zs_registry_fault_set(long n);
 #endif
 
-/* zs_registry_count - number of entries. */
+/* zs_registry_count - number of entries (joined plain anonymous memory
+ * counts once per entry, not per mmap). */
 size_t zs_registry_count(void);
 
 /* zs_registry_bytes - bytes of storage the registry has mapped. */

@@ -14,14 +14,20 @@
  *          0 as before, 1 never fails, 2 the next (op>>4)&3 allocations
  *          succeed then all fail, 3 every allocation fails (exhausted)
  *     op%4 0 insert [a, a+len) with offset (off << (extra & 31)), fdslot
- *            attr&7 (or -1 if attr&8), kind/prot/flags from attr and extra
+ *            attr&7 (or -1 if attr&8), kind/prot/flags from attr and extra;
+ *            attr>>4 of 12-15: plain anonymous private memory (see
+ *            registry.h; flags ZS_MAP_DONTFORK if extra&8, prot extra&7),
+ *            11: the same with one field off by extra>>5 (huge pages,
+ *            MAP_HUGETLB, shared, shmem kind, a descriptor, an inode, a
+ *            device, FD_WRITABLE): never joined to plain entries
  *          1 remove [a, a+len); extra&1: from address 0, extra&2: up to
  *            UINTPTR_MAX (the carve reaches past the window)
  *          2 find at slot a (+ extra within the slot), or below the window
  *            (attr&1), or at UINTPTR_MAX (attr&2)
  *          3 walk: find from address 0 entry by entry, all of them
  *
- * Every find is compared field by field with the model's answer; after
+ * Every find is compared field by field with the model's answer (the
+ * offset of a plain anonymous entry excepted: see model.h); after
  * every change the return value (0 or ENOMEM) and the entry count must
  * match and the entries at and around both edges of the changed range
  * are compared (the whole registry when an allocation failed: a failed
@@ -39,6 +45,7 @@
 #include "model.h"
 #include "registry.h"
 #include "sys.h"
+#include "zapshim.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -100,9 +107,12 @@ void *zs_sys_storage(size_t len) {
   return p == MAP_FAILED ? NULL : p;
 }
 
-/* same_entry - true if every field of a and b is equal (not the padding). */
+/* same_entry - true if every field of a and b is equal (not the padding;
+ * not the offset of plain anonymous memory, which the registry does not
+ * keep meaningfully). */
 static int same_entry(const struct zs_map *a, const struct zs_map *b) {
-  return a->start == b->start && a->end == b->end && a->offset == b->offset &&
+  bool plain = zf_plain(a) && zf_plain(b);
+  return a->start == b->start && a->end == b->end && (plain || a->offset == b->offset) &&
          a->ino == b->ino && a->dev == b->dev && a->fdslot == b->fdslot && a->kind == b->kind &&
          a->prot == b->prot && a->page_shift == b->page_shift && a->flags == b->flags;
 }
@@ -181,6 +191,30 @@ static void check_around(size_t a, size_t b, int rc) {
       check_find(zf_addr(&zf_md, at[k]));
 }
 
+/* make_plain - record r's insert (attr>>4 of 11-15) as plain anonymous
+ * private memory, or for 11 as nearly so: one field off by extra>>5. */
+static void make_plain(struct zs_map *m, const uint8_t *r) {
+  m->kind = ZAPSHIM_KIND_ANON_PRIVATE;
+  m->flags = (r[7] & 8) ? ZS_MAP_ANON | ZS_MAP_DONTFORK : ZS_MAP_ANON;
+  m->prot = (uint8_t)(r[7] & 7);
+  m->page_shift = 12;
+  m->fdslot = -1;
+  m->ino = 0;
+  m->dev = 0;
+  if (r[6] >> 4 != 11)
+    return;
+  switch (r[7] >> 5) {
+  case 0: m->page_shift = 21; break;
+  case 1: m->flags |= ZS_MAP_HUGETLB; break;
+  case 2: m->flags |= ZS_MAP_SHARED; break;
+  case 3: m->kind = ZAPSHIM_KIND_SHMEM_SHARED; break;
+  case 4: m->fdslot = (int32_t)(r[6] & 7); break;
+  case 5: m->ino = 1; break;
+  case 6: m->dev = 1; break;
+  default: m->flags |= ZS_MAP_FD_WRITABLE; break;
+  }
+}
+
 /* op_insert - insert record r on both sides. */
 static void op_insert(const uint8_t *r, size_t a, size_t b) {
   uint64_t off = (uint64_t)(r[4] | r[5] << 8) << (r[7] & 31);
@@ -189,6 +223,8 @@ static void op_insert(const uint8_t *r, size_t a, size_t b) {
       .ino = r[7] >> 5, .dev = r[6] >> 4, .fdslot = (r[6] & 8) ? -1 : (int32_t)(r[6] & 7),
       .kind = (uint8_t)(r[6] >> 4), .prot = (uint8_t)(r[7] & 7), .page_shift = 12,
       .flags = (uint8_t)(r[7] >> 3)};
+  if (r[6] >> 4 >= 11)
+    make_plain(&m, r);
   zs_registry_wrlock();
   int rc = zs_registry_insert(&m);
   zs_registry_unlock();

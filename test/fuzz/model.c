@@ -7,6 +7,30 @@
 #include <errno.h>
 #include <string.h>
 
+#include "zapshim.h"
+
+/* zf_plain - see model.h. */
+bool zf_plain(const struct zs_map *m) {
+  return m->kind == ZAPSHIM_KIND_ANON_PRIVATE &&
+         (m->flags == ZS_MAP_ANON || m->flags == (ZS_MAP_ANON | ZS_MAP_DONTFORK)) &&
+         m->page_shift == 12 && m->fdslot == -1 && m->ino == 0 && m->dev == 0;
+}
+
+/* joins - true if plain *m and slot s (used or not) would be one entry. */
+static bool joins(const struct zf_model *md, size_t s, const struct zs_map *m) {
+  const struct zf_slot *x = &md->slot[s];
+  return x->id != 0 && zf_plain(&x->m) && x->m.flags == m->flags;
+}
+
+/* linked - true if slots s and s + 1 belong to the same entry: both used,
+ * and owned by the same insert or both plain with the same flags. */
+static bool linked(const struct zf_model *md, size_t s) {
+  const struct zf_slot *x = &md->slot[s], *y = &md->slot[s + 1];
+  if (x->id == 0 || y->id == 0)
+    return false;
+  return x->id == y->id || (zf_plain(&x->m) && joins(md, s + 1, &x->m));
+}
+
 /* zf_model_reset - see model.h. */
 void zf_model_reset(struct zf_model *md, uintptr_t base, uintptr_t unit) {
   memset(md, 0, sizeof *md);
@@ -39,10 +63,12 @@ static bool take_node(struct zf_model *md) {
 /* empty_run - every slot of the entry (maximal run) holding used slot s
  * becomes empty. */
 static void empty_run(struct zf_model *md, size_t s) {
-  uint32_t id = md->slot[s].id;
-  for (size_t t = s; t < ZF_SLOTS && md->slot[t].id == id; t++)
-    md->slot[t].id = 0;
-  for (size_t t = s; t-- > 0 && md->slot[t].id == id;)
+  size_t a = s, b = s + 1;
+  while (a > 0 && linked(md, a - 1))
+    a--;
+  while (b < ZF_SLOTS && linked(md, b - 1))
+    b++;
+  for (size_t t = a; t < b; t++)
     md->slot[t].id = 0;
 }
 
@@ -53,9 +79,9 @@ int zf_model_remove(struct zf_model *md, size_t a, size_t b) {
   if (a >= b)
     return 0;
   /* slots a-1 .. b all in one run: one entry strictly contains [a, b) */
-  bool contained = a > 0 && b < ZF_SLOTS && md->slot[a - 1].id != 0;
-  for (size_t s = a; contained && s <= b; s++)
-    contained = md->slot[s].id == md->slot[a - 1].id;
+  bool contained = a > 0 && b < ZF_SLOTS;
+  for (size_t s = a - 1; contained && s < b; s++)
+    contained = linked(md, s);
   if (contained && !take_node(md)) {
     empty_run(md, a - 1);
     return ENOMEM;
@@ -69,8 +95,17 @@ int zf_model_remove(struct zf_model *md, size_t a, size_t b) {
 int zf_model_insert(struct zf_model *md, size_t a, size_t b, const struct zs_map *m) {
   if (a >= b)
     return 0;
+  bool plain = zf_plain(m);
+  if (plain) { /* one joinable entry covers [a, b) already: no change */
+    bool covered = true;
+    for (size_t s = a; covered && s < b; s++)
+      covered = joins(md, s, m);
+    if (covered)
+      return 0;
+  }
   zf_model_remove(md, a, b);
-  if (!take_node(md))
+  bool joined = plain && ((a > 0 && joins(md, a - 1, m)) || (b < ZF_SLOTS && joins(md, b, m)));
+  if (!joined && !take_node(md))
     return ENOMEM;
   uint32_t id = md->next_id++;
   for (size_t s = a; s < b; s++) {
@@ -81,17 +116,17 @@ int zf_model_insert(struct zf_model *md, size_t a, size_t b, const struct zs_map
   return 0;
 }
 
-/* run_end - one past the last slot of the run that starts at slot s. */
+/* run_end - one past the last slot of the entry that holds used slot s. */
 static size_t run_end(const struct zf_model *md, size_t s) {
   size_t e = s + 1;
-  while (e < ZF_SLOTS && md->slot[e].id == md->slot[s].id)
+  while (e < ZF_SLOTS && linked(md, e - 1))
     e++;
   return e;
 }
 
-/* run_start - the first slot of the run that holds used slot s. */
+/* run_start - the first slot of the entry that holds used slot s. */
 static size_t run_start(const struct zf_model *md, size_t s) {
-  while (s > 0 && md->slot[s - 1].id == md->slot[s].id)
+  while (s > 0 && linked(md, s - 1))
     s--;
   return s;
 }
@@ -118,6 +153,8 @@ bool zf_model_find(const struct zf_model *md, uintptr_t addr, struct zs_map *out
     s = run_start(md, s);
   }
   *out = md->slot[s].m;
+  if (zf_plain(out))
+    out->prot = 0; /* plain entries keep no protection */
   out->start = zf_addr(md, s);
   out->end = zf_addr(md, run_end(md, s));
   return true;

@@ -7,6 +7,17 @@
  * and the entries the registry should hold are read back as maximal runs
  * of slots owned by the same insert.
  *
+ * Plain anonymous private memory (zf_plain, as registry.h defines it):
+ * the registry joins neighbouring plain entries of the same flags, so an
+ * entry here is a maximal run of slots each owned by the same insert or,
+ * slot to slot, both plain with the same flags; never across an empty
+ * slot, never between plain and anything else or different flags.  Such
+ * an entry answers prot 0 and an offset the model does not predict (the
+ * harness does not compare it); every other field is exact.  A plain
+ * insert allocates no node when an entry joinable with it already covers
+ * its slots (nothing changes), nor when a joinable entry ends just below
+ * or starts just above them after the carve.
+ *
  * Allocation failure: the model counts the node allocations the registry
  * makes (one to split an entry that strictly contains a removed range,
  * one per insert, after its carve) against a budget, as the registry's
@@ -38,6 +49,11 @@ struct zf_model {
   struct zf_slot slot[ZF_SLOTS];
 };
 
+/* zf_plain - true if *m is plain anonymous private memory: kind
+ * ZAPSHIM_KIND_ANON_PRIVATE, flags ZS_MAP_ANON alone or with
+ * ZS_MAP_DONTFORK, page_shift 12, fdslot -1, ino 0, dev 0. */
+bool zf_plain(const struct zs_map *m);
+
 /* zf_model_reset - empty model of ZF_SLOTS slots of unit bytes from base,
  * with no limit on node allocations. */
 void zf_model_reset(struct zf_model *md, uintptr_t base, uintptr_t unit);
@@ -51,16 +67,18 @@ void zf_model_set_budget(struct zf_model *md, long n);
 
 /*
  * zf_model_insert - zs_registry_insert of *m over slots [a, b): nothing if
- * a >= b; else the slots are carved out (zf_model_remove), then, if a node
- * allocation is left, they belong to a new entry like *m whose slot a has
- * file offset m->offset.  Returns what the registry must return: 0, or
+ * a >= b, or if *m is plain and one entry joinable with it covers [a, b);
+ * else the slots are carved out (zf_model_remove), then, if *m is plain
+ * with a joinable neighbour at a-1 or b, or if a node allocation is left,
+ * they belong to a new insert like *m whose slot a has file offset
+ * m->offset.  Returns what the registry must return: 0, or
  * ENOMEM when the new entry's node failed (the slots are then empty).
  */
 int zf_model_insert(struct zf_model *md, size_t a, size_t b, const struct zs_map *m);
 
 /*
  * zf_model_remove - zs_registry_remove over slots [a, b): they become
- * empty.  If one entry strictly contains them (owns slot a-1 and slot b)
+ * empty.  If one entry strictly contains them (slots a-1 to b all in it)
  * the registry splits it, which takes a node allocation; if that fails,
  * the whole entry becomes empty.  Returns what the registry must return:
  * 0, or ENOMEM for the failed split.  Callers whose address range reaches
@@ -76,7 +94,7 @@ int zf_model_remove(struct zf_model *md, size_t a, size_t b);
  */
 bool zf_model_find(const struct zf_model *md, uintptr_t addr, struct zs_map *out);
 
-/* zf_model_count - number of entries (maximal runs). */
+/* zf_model_count - number of entries (maximal runs, joined as above). */
 size_t zf_model_count(const struct zf_model *md);
 
 /* zf_model_refs - entries whose fdslot is slot. */

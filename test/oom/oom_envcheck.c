@@ -7,12 +7,15 @@
  *   oom_envcheck fail   expects the second mapping unknown (N = 1)
  *   oom_envcheck keep   expects both recorded (unset, or not a number)
  *
- * Layout: a PROT_NONE guard of 4 pages made with the raw syscall (the shim
- * does not see it), then through libc: A = 2 read-write pages at page 1,
- * B = 1 page MAP_FIXED at page 2.  The kernel merges B into A's VMA, the
- * registry keeps [page 1, page 2) and [page 2, page 3), so zapshim_query
- * of page 2 tells a recorded B (the page) from an unknown one (the
- * kernel's merged VMA, from page 1).  Exits 0 if as expected, else 1.
+ * Layout: four pages of a memfd mapped MAP_PRIVATE read-only with the raw
+ * syscall (the shim does not see them), then through libc the same file
+ * at the same offsets: A = page 1 MAP_FIXED, B = page 2 MAP_FIXED.  The
+ * kernel merges both back into one VMA of four pages (same file,
+ * contiguous offsets, never written); the registry keeps [page 1, page 2)
+ * and [page 2, page 3) (a private file mapping is never joined to its
+ * neighbours, unlike plain anonymous memory), so zapshim_query of each
+ * tells a recorded mapping (the page) from an unknown one (the kernel's
+ * merged VMA, from page 0).  Exits 0 if as expected, else 1.
  */
 #define _GNU_SOURCE
 #include "testutil.h"
@@ -51,14 +54,20 @@ int main(int argc, char **argv) {
     return 1;
   }
   size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-  long g = zt_syscall(SYS_mmap, NULL, 4 * pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  int fd = memfd_create("oom_envcheck", MFD_CLOEXEC);
+  if (fd < 0 || ftruncate(fd, (off_t)(4 * pg)) != 0) {
+    perror("oom_envcheck: memfd");
+    return 1;
+  }
+  long g = zt_syscall(SYS_mmap, NULL, 4 * pg, PROT_READ, MAP_PRIVATE, fd, 0);
   if (g == -1) {
-    perror("oom_envcheck: guard");
+    perror("oom_envcheck: raw mapping");
     return 1;
   }
   char *a = (char *)g + pg, *b = (char *)g + 2 * pg;
-  int prot = PROT_READ | PROT_WRITE, fl = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
-  if (mmap(a, 2 * pg, prot, fl, -1, 0) != a || mmap(b, pg, prot, fl, -1, 0) != b) {
+  int fl = MAP_PRIVATE | MAP_FIXED;
+  if (mmap(a, pg, PROT_READ, fl, fd, (off_t)pg) != a ||
+      mmap(b, pg, PROT_READ, fl, fd, (off_t)(2 * pg)) != b) {
     perror("oom_envcheck: mmap");
     return 1;
   }
@@ -67,9 +76,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "oom_envcheck: zapshim_query failed\n");
     return 1;
   }
-  int a_known = as == (uintptr_t)a && ae == (uintptr_t)b;  /* trimmed: the registry's */
+  int a_known = as == (uintptr_t)a && ae == (uintptr_t)b; /* the registry's */
   int b_known = bs == (uintptr_t)b && be == (uintptr_t)b + pg;
-  int b_unknown = bs == (uintptr_t)a && be == (uintptr_t)b + pg; /* the merged VMA */
+  int b_unknown = bs == (uintptr_t)g && be == (uintptr_t)g + 4 * pg; /* the merged VMA */
   int ok = a_known && (want_fail ? b_unknown : b_known);
   printf("oom_envcheck %s: A [%#lx, %#lx) %s, B [%#lx, %#lx) %s: %s\n", argv[1],
          (unsigned long)as, (unsigned long)ae, a_known ? "recorded" : "not recorded",

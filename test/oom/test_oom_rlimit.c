@@ -2,15 +2,19 @@
  * test_oom_rlimit.c - issue 9 case 3 under the plain libzapshim.so, with
  * no fault injection: the registry's pool really cannot grow.
  *
- * exhaust() maps a filler area of 2 * ZS_CHUNK_NODES + 16 pages (one
- * registry entry), lowers RLIMIT_AS to the address space in use plus
- * 512 KiB - less than a storage chunk (ZS_CHUNK_NODES nodes, 896 KiB) - and
- * then maps one page after the other over the filler with MAP_FIXED: each
- * costs the registry one node and the kernel no address space (it only
- * replaces).  Once the chunks mapped so far are full, the next chunk
- * cannot be mapped, and the registry can no longer record a page: that
- * page's query answers the kernel's merged VMA instead of the page.  So
- * the pool is exactly full, whatever the test process had mapped before
+ * exhaust() maps a filler area of 2 * ZS_CHUNK_NODES + 16 pages of a
+ * memfd, MAP_PRIVATE and read-only (one registry entry), lowers RLIMIT_AS
+ * to the address space in use plus 512 KiB - less than a storage chunk
+ * (ZS_CHUNK_NODES nodes, 896 KiB) - and then maps one page of the file
+ * after the other over the filler with MAP_FIXED, each at its own offset:
+ * each costs the registry one node (a private file mapping is never joined
+ * to its neighbours, unlike plain anonymous memory) and the kernel no
+ * address space (it only replaces, and merges the page back into the
+ * filler's VMA: same file, contiguous offsets, never written).  Once the
+ * chunks mapped so far are full, the next chunk cannot be mapped, and the
+ * registry can no longer record a page: that page's query answers the
+ * kernel's merged VMA instead of the page.  So the pool is exactly full,
+ * whatever the test process had mapped before
  * (Criterion's own mappings included).  Then the case replaces a known
  * mapping: with no node to spare, the registry must carve the old entry
  * out first (freeing its node) rather than keep it.
@@ -55,8 +59,8 @@ static size_t vm_bytes(void) {
  * asserts it. */
 static void exhaust(void) {
   size_t pg = zt_page_size();
-  char *area = mmap(NULL, FILL_PAGES * pg, PROT_READ | PROT_WRITE,
-                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  int fd = zt_make_memfd(FILL_PAGES * pg, 0);
+  char *area = mmap(NULL, FILL_PAGES * pg, PROT_READ, MAP_PRIVATE, fd, 0);
   size_t vm = vm_bytes();
   if (area == MAP_FAILED || vm == 0 || getrlimit(RLIMIT_AS, &saved) != 0) {
     exhaust_errno = errno ? errno : EIO;
@@ -69,16 +73,22 @@ static void exhaust(void) {
   }
   for (filled = 0; filled < FILL_PAGES; filled++) {
     char *q = area + filled * pg;
-    if (mmap(q, pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) !=
-        q) {
+    if (mmap(q, pg, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, (off_t)(filled * pg)) != q) {
       exhaust_errno = errno;
       return;
     }
     unsigned long s, e;
-    if (!oom_query_bounds(q, &s, &e) || s != (unsigned long)q || e != (unsigned long)q + pg) {
-      refused = 1; /* not recorded: the pool is full and cannot grow */
+    if (!oom_query_bounds(q, &s, &e)) {
+      exhaust_errno = EIO;
       return;
     }
+    if (s == (unsigned long)q && e == (unsigned long)q + pg)
+      continue; /* recorded */
+    if (s <= (unsigned long)area && e > (unsigned long)q + pg)
+      refused = 1; /* not recorded (the kernel's merged VMA): the pool is full */
+    else
+      exhaust_errno = EPROTO; /* neither: the layout is not what the test needs */
+    return;
   }
 }
 

@@ -1,9 +1,11 @@
 /*
  * test_registry.c - the shadow registry: lookups, carving, node budget, and
  * kept-descriptor references following splits, checked against a simple
- * sorted-array model for many random operations; and what the registry
+ * sorted-array model for many random operations; what the registry
  * keeps when its pool cannot grow (a real RLIMIT_AS): never an old entry
- * in a range it could not record.
+ * in a range it could not record; and plain anonymous private memory,
+ * whose neighbouring entries are joined (never across a gap, never with
+ * other kinds or flags), split again by a munmap in the middle.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -19,6 +21,7 @@
 
 #include "fdkeep.h"
 #include "registry.h"
+#include "zapshim.h"
 
 #define PG 4096u
 
@@ -561,4 +564,256 @@ Test(registry, remove_inside_under_exhaustion_drops_whole) {
   cr_assert_eq(zs_registry_find(0x10000, &m), 0);
   cr_assert_geq(m.start, FILL_BASE, "the split entry must be gone whole");
   cr_assert_eq(zs_registry_count(), count - 1);
+}
+
+/* ---- plain anonymous private memory: neighbours joined (issue 11) ---- */
+
+/* anon - plain anonymous private memory over [start, end) with flags
+ * (ZS_MAP_ANON, maybe ZS_MAP_DONTFORK), offset, prot read-write. */
+static struct zs_map anon(uintptr_t start, uintptr_t end, uint8_t flags, uint64_t offset) {
+  return (struct zs_map){.start = start, .end = end, .offset = offset, .fdslot = -1,
+                         .kind = ZAPSHIM_KIND_ANON_PRIVATE, .prot = PROT_READ | PROT_WRITE,
+                         .page_shift = 12, .flags = flags};
+}
+
+/* put_anon - insert plain anonymous [start, end) (ZS_MAP_ANON), asserting 0. */
+static void put_anon(uintptr_t start, uintptr_t end, uint64_t offset) {
+  struct zs_map m = anon(start, end, ZS_MAP_ANON, offset);
+  cr_assert_eq(zs_registry_insert(&m), 0);
+}
+
+/* expect_bounds - find(addr) is an entry [start, end) (offset not asked). */
+static void expect_bounds(uintptr_t addr, uintptr_t start, uintptr_t end) {
+  struct zs_map m;
+  cr_assert_eq(zs_registry_find(addr, &m), 0, "find(%#lx) failed", (unsigned long)addr);
+  cr_assert(m.start == start && m.end == end, "find(%#lx): [%#lx, %#lx), want [%#lx, %#lx)",
+            (unsigned long)addr, (unsigned long)m.start, (unsigned long)m.end,
+            (unsigned long)start, (unsigned long)end);
+}
+
+/* A plain insert just above a plain entry extends it: one entry, the left
+ * one's offset, prot not kept, every other field as inserted. */
+Test(registry, anon_joins_left) {
+  put_anon(0x10000, 0x11000, 0x7000);
+  put_anon(0x11000, 0x13000, 0x9000);
+  cr_assert_eq(zs_registry_count(), 1);
+  expect(0x12fff, 0x10000, 0x13000, 0x7000);
+  struct zs_map m;
+  cr_assert_eq(zs_registry_find(0x10000, &m), 0);
+  cr_assert(m.kind == ZAPSHIM_KIND_ANON_PRIVATE && m.flags == ZS_MAP_ANON && m.fdslot == -1 &&
+            m.ino == 0 && m.dev == 0 && m.page_shift == 12);
+  cr_assert_eq(m.prot, 0, "plain anonymous entries keep no protection");
+  expect_none(0x13000);
+}
+
+/* Just below a plain entry: the right one is lowered and takes the new
+ * start and offset. */
+Test(registry, anon_joins_right) {
+  put_anon(0x11000, 0x13000, 0x9000);
+  put_anon(0x10000, 0x11000, 0x7000);
+  cr_assert_eq(zs_registry_count(), 1);
+  expect(0x12000, 0x10000, 0x13000, 0x7000);
+  expect(0, 0x10000, 0x13000, 0x7000);
+}
+
+/* Between two plain entries: all three become one, one node freed. */
+Test(registry, anon_joins_both) {
+  put_anon(0x10000, 0x11000, 0);
+  put_anon(0x12000, 0x14000, 0);
+  cr_assert_eq(zs_registry_count(), 2);
+  put_anon(0x11000, 0x12000, 0);
+  cr_assert_eq(zs_registry_count(), 1);
+  expect_bounds(0x10000, 0x10000, 0x14000);
+  expect_bounds(0x13fff, 0x10000, 0x14000);
+  expect_none(0x14000);
+  /* a page-sized run of many inserts, top-down as mmap hands them out */
+  for (uintptr_t k = 64; k-- > 0;)
+    put_anon(0x100000 + k * PG, 0x100000 + (k + 1) * PG, 0);
+  cr_assert_eq(zs_registry_count(), 2);
+  expect_bounds(0x100000 + 17 * PG, 0x100000, 0x100000 + 64 * PG);
+}
+
+/* A plain insert over an entry replaced in the middle by something else
+ * joins what is around it: the other entry was carved out first. */
+Test(registry, anon_replacing_other_kind_joins) {
+  put_anon(0x10000, 0x11000, 0);
+  put(0x11000, 0x12000, 0);
+  put_anon(0x12000, 0x13000, 0);
+  cr_assert_eq(zs_registry_count(), 3);
+  put_anon(0x11000, 0x12000, 0);
+  cr_assert_eq(zs_registry_count(), 1);
+  expect_bounds(0x11000, 0x10000, 0x13000);
+}
+
+/* Never across a gap, however small. */
+Test(registry, anon_no_join_across_gap) {
+  put_anon(0x10000, 0x11000, 0);
+  put_anon(0x11001, 0x12000, 0);
+  put_anon(0x13000, 0x14000, 0);
+  cr_assert_eq(zs_registry_count(), 3);
+  expect_bounds(0x10000, 0x10000, 0x11000);
+  expect_bounds(0x11000, 0x11001, 0x12000);
+  expect_bounds(0x12000, 0x13000, 0x14000);
+}
+
+/* Different flags (MADV_DONTFORK) are not joined; the same are. */
+Test(registry, anon_no_join_different_flags) {
+  struct zs_map d = anon(0x11000, 0x12000, ZS_MAP_ANON | ZS_MAP_DONTFORK, 0);
+  put_anon(0x10000, 0x11000, 0);
+  cr_assert_eq(zs_registry_insert(&d), 0);
+  put_anon(0x12000, 0x13000, 0);
+  cr_assert_eq(zs_registry_count(), 3);
+  struct zs_map m;
+  cr_assert_eq(zs_registry_find(0x11000, &m), 0);
+  cr_assert(m.start == 0x11000 && m.end == 0x12000 && m.flags == (ZS_MAP_ANON | ZS_MAP_DONTFORK));
+  d.start = 0x14000; /* DONTFORK with DONTFORK, across a gap: no */
+  d.end = 0x15000;
+  cr_assert_eq(zs_registry_insert(&d), 0);
+  d.start = 0x13000; /* then the gap filled: the two DONTFORK ones join, */
+  d.end = 0x14000;   /* not with the plain one below */
+  cr_assert_eq(zs_registry_insert(&d), 0);
+  cr_assert_eq(zs_registry_count(), 4);
+  cr_assert_eq(zs_registry_find(0x13000, &m), 0);
+  cr_assert(m.start == 0x13000 && m.end == 0x15000 && m.flags == (ZS_MAP_ANON | ZS_MAP_DONTFORK));
+  expect_bounds(0x12000, 0x12000, 0x13000);
+}
+
+/* Anonymous memory that is not plain is never joined, with plain memory
+ * nor with its own kind: MAP_HUGETLB, shared anonymous, private /dev/zero,
+ * one with a kept descriptor or a file identity.  Their prot is kept. */
+Test(registry, anon_not_plain_never_joined) {
+  struct zs_map v[6];
+  v[0] = anon(0, 0, ZS_MAP_ANON | ZS_MAP_HUGETLB, 0);
+  v[0].kind = ZAPSHIM_KIND_HUGETLB_PRIVATE;
+  v[0].page_shift = 21;
+  v[1] = anon(0, 0, ZS_MAP_ANON | ZS_MAP_SHARED, 0);
+  v[1].kind = ZAPSHIM_KIND_SHMEM_SHARED;
+  v[2] = anon(0, 0, ZS_MAP_ANON | ZS_MAP_DEVZERO, 0);
+  v[3] = anon(0, 0, ZS_MAP_ANON, 0);
+  v[3].ino = 5;
+  v[4] = anon(0, 0, ZS_MAP_ANON, 0);
+  v[4].dev = 5;
+  v[5] = anon(0, 0, ZS_MAP_ANON | ZS_MAP_HUGETLB, 0); /* plain but for the flag */
+  for (int k = 0; k < 6; k++) {
+    clear_all();
+    uintptr_t b = 0x40000000;
+    put_anon(b, b + 0x200000, 0);
+    for (int j = 0; j < 2; j++) { /* two of the kind, back to back, above it */
+      struct zs_map m = v[k];
+      m.start = b + 0x200000 * (uintptr_t)(j + 1);
+      m.end = m.start + 0x200000;
+      cr_assert_eq(zs_registry_insert(&m), 0);
+    }
+    put_anon(b + 0x600000, b + 0x800000, 0);
+    cr_assert_eq(zs_registry_count(), 4, "case %d: %zu entries", k, zs_registry_count());
+    struct zs_map m;
+    cr_assert_eq(zs_registry_find(b + 0x200000, &m), 0);
+    cr_assert(m.start == b + 0x200000 && m.end == b + 0x400000, "case %d", k);
+    cr_assert_eq(m.prot, PROT_READ | PROT_WRITE, "case %d: the prot of what is not plain stays", k);
+  }
+}
+
+/* An insert of plain memory wholly inside a plain entry of the same flags
+ * changes nothing and needs no node (even with none to be had). */
+Test(registry, anon_insert_inside_joinable_is_a_no_op) {
+  put_anon(0x10000, 0x20000, 0x3000);
+  fill_first_chunk();
+  size_t count = zs_registry_count();
+  struct rlimit old;
+  pool_cannot_grow(&old);
+  struct zs_map m = anon(0x14000, 0x16000, ZS_MAP_ANON, 0x99000);
+  int rc = zs_registry_insert(&m);
+  m = anon(0x10000, 0x20000, ZS_MAP_ANON, 0x99000); /* exactly over it */
+  int rc2 = zs_registry_insert(&m);
+  pool_can_grow(&old);
+  cr_assert_eq(rc, 0);
+  cr_assert_eq(rc2, 0);
+  cr_assert_eq(zs_registry_count(), count);
+  expect(0x15000, 0x10000, 0x20000, 0x3000);
+}
+
+/* A join needs no node: with none to be had, a plain insert next to a
+ * plain entry is still recorded. */
+Test(registry, anon_join_under_exhaustion_needs_no_node) {
+  put_anon(0x10000, 0x11000, 0);
+  put_anon(0x12000, 0x13000, 0);
+  fill_first_chunk();
+  size_t count = zs_registry_count();
+  struct rlimit old;
+  pool_cannot_grow(&old);
+  struct zs_map m = anon(0x13000, 0x14000, ZS_MAP_ANON, 0);
+  int rc = zs_registry_insert(&m);
+  m = anon(0x11000, 0x12000, ZS_MAP_ANON, 0);
+  int rc2 = zs_registry_insert(&m);
+  pool_can_grow(&old);
+  cr_assert_eq(rc, 0);
+  cr_assert_eq(rc2, 0);
+  cr_assert_eq(zs_registry_count(), count - 1);
+  expect_bounds(0x10000, 0x10000, 0x14000);
+}
+
+/* A munmap in the middle of a joined entry splits it like any entry: both
+ * sides keep every field; mapped again, the page joins them back. */
+Test(registry, anon_joined_split_by_remove) {
+  for (uintptr_t k = 0; k < 4; k++)
+    put_anon(0x10000 + k * PG, 0x10000 + (k + 1) * PG, 0);
+  cr_assert_eq(zs_registry_count(), 1);
+  cr_assert_eq(zs_registry_remove(0x11000, 0x12000), 0);
+  cr_assert_eq(zs_registry_count(), 2);
+  expect_bounds(0x10000, 0x10000, 0x11000);
+  expect_bounds(0x11000, 0x12000, 0x14000);
+  struct zs_map m;
+  cr_assert_eq(zs_registry_find(0x13000, &m), 0);
+  cr_assert(m.kind == ZAPSHIM_KIND_ANON_PRIVATE && m.flags == ZS_MAP_ANON && m.fdslot == -1 &&
+            m.prot == 0 && m.page_shift == 12);
+  put_anon(0x11000, 0x12000, 0);
+  cr_assert_eq(zs_registry_count(), 1);
+  expect_bounds(0x13000, 0x10000, 0x14000);
+  /* and a MADV_DONTFORK of the middle page (hooks.c mark_range) */
+  m = anon(0x11000, 0x12000, ZS_MAP_ANON | ZS_MAP_DONTFORK, 0);
+  cr_assert_eq(zs_registry_insert(&m), 0);
+  cr_assert_eq(zs_registry_count(), 3);
+  m.flags = ZS_MAP_ANON; /* MADV_DOFORK: one again */
+  cr_assert_eq(zs_registry_insert(&m), 0);
+  cr_assert_eq(zs_registry_count(), 1);
+}
+
+/* The split of a joined entry finds no node: the whole joined entry is
+ * dropped (every page of it unknown), ENOMEM. */
+Test(registry, anon_joined_split_under_exhaustion_drops_whole) {
+  for (uintptr_t k = 0; k < 4; k++)
+    put_anon(0x10000 + k * PG, 0x10000 + (k + 1) * PG, 0);
+  fill_first_chunk();
+  size_t count = zs_registry_count();
+  struct rlimit old;
+  pool_cannot_grow(&old);
+  int rc = zs_registry_remove(0x11000, 0x12000);
+  pool_can_grow(&old);
+  cr_assert_eq(rc, ENOMEM);
+  struct zs_map m;
+  cr_assert_eq(zs_registry_find(0x10000, &m), 0);
+  cr_assert_geq(m.start, FILL_BASE, "the joined entry must be gone whole, found [%#lx, %#lx)",
+                (unsigned long)m.start, (unsigned long)m.end);
+  cr_assert_eq(zs_registry_count(), count - 1);
+}
+
+/* Another kind mapped over the middle of a joined entry with no node to
+ * be had: the split fails, the joined entry goes whole, and its node
+ * carries the new entry. */
+Test(registry, other_kind_inside_joined_under_exhaustion) {
+  for (uintptr_t k = 0; k < 4; k++)
+    put_anon(0x10000 + k * PG, 0x10000 + (k + 1) * PG, 0);
+  fill_first_chunk();
+  size_t count = zs_registry_count();
+  struct zs_map n = mk(0x11000, 0x12000, 0x5000, -1);
+  struct rlimit old;
+  pool_cannot_grow(&old);
+  int rc = zs_registry_insert(&n);
+  pool_can_grow(&old);
+  cr_assert_eq(rc, 0);
+  expect(0x10000, 0x11000, 0x12000, 0x5000); /* [0x10000, 0x11000) unknown */
+  struct zs_map m;
+  cr_assert_eq(zs_registry_find(0x12000, &m), 0);
+  cr_assert_geq(m.start, FILL_BASE, "[0x12000, 0x14000) must be unknown");
+  cr_assert_eq(zs_registry_count(), count);
 }
