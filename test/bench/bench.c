@@ -6,15 +6,18 @@
  *   zapbench drive --lib PATH [--empty PATH] [--reps N] [--quick] [--lives L,..] [--out DIR]
  *                  [--source TEXT]
  *       The driver.  Runs the modes below as child processes, alternately
- *       without and with LD_PRELOAD=PATH (order ABBA over the repetitions),
+ *       without and with LD_PRELOAD=PATH (order ABBA over the repetitions;
+ *       the per-call paths: two serving workers, ABBA path by path),
  *       collects their JSON lines, prints the table of medians and ratios
  *       with PASS/MISS per target (issue 11's goal), and writes
  *       DIR/results.json, DIR/results.dat (for plot.gp) and DIR/table.txt.
  *       TEXT (what was built, e.g. git describe --dirty) goes in both.
- *   zapbench worker [--shim] [--quick] [--shape anon|mixed] [--lives L,..]
+ *   zapbench worker [--serve] [--shim] [--quick] [--shape anon|mixed] [--lives L,..]
  *       Per-call paths at each number of extra live mappings of the given
  *       shape; one JSON line per (path, live count): the median ns per call
- *       over its batches.  anon: one-page anonymous private mappings,
+ *       over its batches.  --serve: one command per stdin line instead
+ *       ("grow N", "run PATH"), which the driver uses to alternate a
+ *       worker without and one with the shim path by path.  anon: one-page anonymous private mappings,
  *       alternately read-only and read-write (no two merge into one VMA);
  *       mixed: the same, but every other one a one-page MAP_SHARED mapping
  *       of one memfd at its own offset (no two anonymous ones are neighbours,
@@ -603,38 +606,102 @@ static void live_grow(struct live_set *ls, long want) {
     ls->have = want;
 }
 
+/* Per-call paths by name, for the serve mode and the one-shot worker. */
+static const char *const path_names[] = {"churn4k", "churn64k", "dontneed4k", "dontneed4k_cold",
+                                         "remove_shmem", "xlate_shmem", "xlate_hugetlb",
+                                         "dontneed4k_2t", "churnzap_4t"};
+#define NPATH_NAMES (sizeof path_names / sizeof path_names[0])
+
+/* run_path - measure path name at c (emits its result). Returns false if
+ * name is not a path. */
+static bool run_path(const struct ctx *c, const char *name) {
+  int xlate = c->shim ? MADV_DONTNEED : MADV_REMOVE;
+  if (strcmp(name, "churn4k") == 0)
+    bench_churn(c, name, 4 * KIB);
+  else if (strcmp(name, "churn64k") == 0)
+    bench_churn(c, name, 64 * KIB);
+  else if (strcmp(name, "dontneed4k") == 0)
+    bench_anon_zap(c, name, true);
+  else if (strcmp(name, "dontneed4k_cold") == 0)
+    bench_anon_zap(c, name, false);
+  else if (strcmp(name, "remove_shmem") == 0)
+    bench_shmem_zap(c, name, MADV_REMOVE);
+  /* the translated paths: with the shim the program's DONTNEED, without it
+   * the call that really frees the memory (what the shim turns it into). */
+  else if (strcmp(name, "xlate_shmem") == 0)
+    bench_shmem_zap(c, name, xlate);
+  else if (strcmp(name, "xlate_hugetlb") == 0)
+    bench_hugetlb_zap(c, name, xlate);
+  else if (strcmp(name, "dontneed4k_2t") == 0)
+    bench_threads(c, name, 2, false, c->s->calls_shmem);
+  else if (strcmp(name, "churnzap_4t") == 0)
+    bench_threads(c, name, 4, true, c->s->calls_4t);
+  else
+    return false;
+  pin_to(1);
+  return true;
+}
+
+/* worker_start - the worker's set-up: checks that the shim is loaded iff
+ * asked, pins to CPU 1, emits check_freed_shmem. Dies on a mismatch. */
+static void worker_start(const struct ctx *c) {
+  if (c->shim != shim_present())
+    die("worker --shim=%d but the shim is %s", c->shim, shim_present() ? "loaded" : "not loaded");
+  pin_to(1);
+  emit(c, "check_freed_shmem", check_shmem_freed(c->shim ? MADV_DONTNEED : MADV_REMOVE));
+}
+
 /* run_worker - every per-call path at each live count of the shape; JSON
  * lines out. Returns the exit status (0). */
 static int run_worker(bool shim, bool quick, int shape, const long *lives, int nlives) {
   struct sizes s = sizes_for(quick);
-  int sh = shim ? 1 : 0;
-  if (shim != shim_present())
-    die("worker --shim=%d but the shim is %s", sh, shim_present() ? "loaded" : "not loaded");
   long maxlive = 0;
   for (int i = 0; i < nlives; i++)
     if (lives[i] > maxlive)
       maxlive = lives[i];
   struct live_set ls;
   live_init(&ls, shape, maxlive);
-  pin_to(1);
-  struct ctx c = {.shape = shape_names[shape], .live = 0, .shim = sh, .s = &s};
-  emit(&c, "check_freed_shmem", check_shmem_freed(shim ? MADV_DONTNEED : MADV_REMOVE));
+  struct ctx c = {.shape = shape_names[shape], .live = 0, .shim = shim ? 1 : 0, .s = &s};
+  worker_start(&c);
   for (int i = 0; i < nlives; i++) {
     c.live = lives[i];
     live_grow(&ls, c.live);
     emit(&c, "vmas", (double)count_vmas());
-    bench_churn(&c, "churn4k", 4 * KIB);
-    bench_churn(&c, "churn64k", 64 * KIB);
-    bench_anon_zap(&c, "dontneed4k", true);
-    bench_anon_zap(&c, "dontneed4k_cold", false);
-    bench_shmem_zap(&c, "remove_shmem", MADV_REMOVE);
-    /* the translated path: with the shim the program's DONTNEED, without
-     * it the call that really frees shmem (what the shim turns it into). */
-    bench_shmem_zap(&c, "xlate_shmem", shim ? MADV_DONTNEED : MADV_REMOVE);
-    bench_hugetlb_zap(&c, "xlate_hugetlb", shim ? MADV_DONTNEED : MADV_REMOVE);
-    bench_threads(&c, "dontneed4k_2t", 2, false, s.calls_shmem);
-    bench_threads(&c, "churnzap_4t", 4, true, s.calls_4t);
-    pin_to(1);
+    for (size_t p = 0; p < NPATH_NAMES; p++)
+      run_path(&c, path_names[p]);
+  }
+  return 0;
+}
+
+/* run_serve - the worker driven line by line on stdin, so that the driver
+ * can keep one process without and one with the shim side by side and
+ * alternate them path by path: "grow N" (live mappings to N, emits vmas),
+ * "run PATH", "quit". Each command is answered by {"done":1} after its
+ * results. Returns the exit status (0 at quit or end of input). */
+static int run_serve(bool shim, bool quick, int shape, long maxlive) {
+  struct sizes s = sizes_for(quick);
+  struct live_set ls;
+  live_init(&ls, shape, maxlive);
+  struct ctx c = {.shape = shape_names[shape], .live = 0, .shim = shim ? 1 : 0, .s = &s};
+  worker_start(&c);
+  printf("{\"done\":1}\n");
+  fflush(stdout);
+  char line[128], arg[64];
+  long n;
+  while (fgets(line, sizeof line, stdin)) {
+    if (sscanf(line, "grow %ld", &n) == 1 && n >= 0 && n <= maxlive) {
+      c.live = n;
+      live_grow(&ls, n);
+      emit(&c, "vmas", (double)count_vmas());
+    } else if (sscanf(line, "run %63s", arg) == 1 && run_path(&c, arg)) {
+      /* results emitted */
+    } else if (strncmp(line, "quit", 4) == 0) {
+      return 0;
+    } else {
+      note("serve: bad command %.60s", line);
+    }
+    printf("{\"done\":1}\n");
+    fflush(stdout);
   }
   return 0;
 }
@@ -997,47 +1064,143 @@ static double rec_median(const struct rec *r, int shim) {
   return median(tmp, r->n[shim]);
 }
 
-/* run_child - run this binary with args, LD_PRELOAD=lib if lib else none,
- * and file every result line it prints. Dies if the child fails. */
-static void run_child(const char *lib, char *const *args) {
-  int pfd[2];
-  if (pipe(pfd) != 0)
+/* Seconds spent in each kind of child ("worker anon", "big", ...), for the
+ * closing line that says where the run's time went. */
+static struct {
+  char name[24];
+  double sec;
+} child_time[8];
+
+/* note_child_time - add sec to the child kind of args (mode, and shape if
+ * given). */
+static void note_child_time(char *const *args, double sec) {
+  char name[24];
+  const char *shape = "";
+  for (int i = 2; args[i]; i++)
+    if (strcmp(args[i], "--shape") == 0 && args[i + 1])
+      shape = args[i + 1];
+  snprintf(name, sizeof name, "%s%s%s", args[1], *shape ? " " : "", shape);
+  for (int i = 0; i < 8; i++) {
+    if (!child_time[i].name[0])
+      snprintf(child_time[i].name, sizeof child_time[i].name, "%s", name);
+    if (strcmp(child_time[i].name, name) == 0) {
+      child_time[i].sec += sec;
+      return;
+    }
+  }
+}
+
+/* file_line - file one line a child printed: a result into its record, a
+ * note to stderr, anything else to stderr as is. Returns true if the line
+ * is the serve mode's {"done":1}. */
+static bool file_line(const char *line) {
+  char test[32], shape[8], txt[600];
+  long live;
+  int shim;
+  double value;
+  if (sscanf(line, "{\"test\":\"%31[^\"]\",\"shape\":\"%7[^\"]\",\"live\":%ld,\"shim\":%d,\"value\":%lf",
+             test, shape, &live, &shim, &value) == 5 && (shim == 0 || shim == 1)) {
+    struct rec *r = rec_get(test, shape, live);
+    if (r->n[shim] < MAX_REPS)
+      r->v[shim][r->n[shim]++] = value;
+  } else if (strncmp(line, "{\"done\":1}", 10) == 0) {
+    return true;
+  } else if (sscanf(line, "{\"note\":\"%599[^\"]", txt) == 1) {
+    fprintf(stderr, "  note: %s\n", txt);
+  } else {
+    fprintf(stderr, "  child: %s", line);
+  }
+  return false;
+}
+
+/* A child run of this binary: what it prints comes on out; a serving
+ * worker reads its commands on in (NULL otherwise). */
+struct child {
+  pid_t pid;
+  FILE *out, *in;
+  char *const *args;
+  const char *lib;
+  double busy; /* seconds the driver waited on it */
+};
+
+/* child_start - run this binary with args, LD_PRELOAD=lib if lib else
+ * none; serve: with a pipe to its stdin. Dies if it cannot. */
+static void child_start(struct child *c, const char *lib, char *const *args, bool serve) {
+  int pout[2], pin[2] = {-1, -1};
+  /* close-on-exec: no child holds another's pipes (a serving worker must
+   * see the end of its input when the driver closes it) */
+  if (pipe2(pout, O_CLOEXEC) != 0 || (serve && pipe2(pin, O_CLOEXEC) != 0))
     die("pipe");
-  pid_t pid = fork();
-  if (pid < 0)
+  *c = (struct child){.args = args, .lib = lib};
+  fflush(NULL);
+  c->pid = fork();
+  if (c->pid < 0)
     die("fork");
-  if (pid == 0) {
-    dup2(pfd[1], 1);
-    close(pfd[0]);
-    close(pfd[1]);
+  if (c->pid == 0) {
+    dup2(pout[1], 1);
+    close(pout[0]);
+    close(pout[1]);
+    if (serve) {
+      dup2(pin[0], 0);
+      close(pin[0]);
+      close(pin[1]);
+    }
     execve("/proc/self/exe", args, make_env(lib));
     _exit(127);
   }
-  close(pfd[1]);
-  FILE *f = fdopen(pfd[0], "r");
-  char line[1024];
-  while (f && fgets(line, sizeof line, f)) {
-    char test[32], shape[8], txt[600];
-    long live;
-    int shim;
-    double value;
-    if (sscanf(line, "{\"test\":\"%31[^\"]\",\"shape\":\"%7[^\"]\",\"live\":%ld,\"shim\":%d,\"value\":%lf",
-               test, shape, &live, &shim, &value) == 5 && (shim == 0 || shim == 1)) {
-      struct rec *r = rec_get(test, shape, live);
-      if (r->n[shim] < MAX_REPS)
-        r->v[shim][r->n[shim]++] = value;
-    } else if (sscanf(line, "{\"note\":\"%599[^\"]", txt) == 1) {
-      fprintf(stderr, "  note: %s\n", txt);
-    } else {
-      fprintf(stderr, "  child: %s", line);
-    }
+  close(pout[1]);
+  if (!(c->out = fdopen(pout[0], "r")))
+    die("fdopen");
+  if (serve) {
+    close(pin[0]);
+    if (!(c->in = fdopen(pin[1], "w")))
+      die("fdopen");
   }
-  if (f)
-    fclose(f);
+}
+
+/* child_until_done - file what c prints until its {"done":1} (serve) or
+ * the end of its output. Returns true if done was seen. */
+static bool child_until_done(struct child *c) {
+  uint64_t t0 = now_ns();
+  char line[1024];
+  bool done = false;
+  while (!done && fgets(line, sizeof line, c->out))
+    done = file_line(line);
+  c->busy += (double)(now_ns() - t0) / 1e9;
+  return done;
+}
+
+/* child_cmd - send a serving worker one command line and file its results
+ * up to its {"done":1}. Dies if the worker ends instead. */
+static void child_cmd(struct child *c, const char *cmd) {
+  fprintf(c->in, "%s\n", cmd);
+  fflush(c->in);
+  if (!child_until_done(c))
+    die("worker %s the shim ended during \"%s\"", c->lib ? "with" : "without", cmd);
+}
+
+/* child_end - close c's command pipe (a serving worker then ends), file
+ * the rest of its output, wait for it and note its time. Dies if it failed. */
+static void child_end(struct child *c) {
+  if (c->in) {
+    fputs("quit\n", c->in);
+    fclose(c->in);
+  }
+  child_until_done(c);
+  fclose(c->out);
   int st;
   errno = 0;
-  if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-    die("child %s %s failed (status %d)", args[1], lib ? "with the shim" : "without the shim", st);
+  if (waitpid(c->pid, &st, 0) != c->pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+    die("child %s %s failed (status %d)", c->args[1], c->lib ? "with the shim" : "without the shim", st);
+  note_child_time(c->args, c->busy);
+}
+
+/* run_child - run this binary with args, LD_PRELOAD=lib if lib else none,
+ * and file every result line it prints. Dies if the child fails. */
+static void run_child(const char *lib, char *const *args) {
+  struct child c;
+  child_start(&c, lib, args, false);
+  child_end(&c);
 }
 
 /* A per-call path as the table shows it. */
@@ -1452,6 +1615,40 @@ static void report(const char *dir, const char *lib, const char *source, int rep
   fclose(d);
 }
 
+/* drive_paths - one repetition of the per-call paths at shape and every
+ * count of lives (a "L,L,.." list, growing): a worker without and one with
+ * the shim serve side by side; at each count both grow their live mappings,
+ * then run each path in turn, who goes first alternating from path to path
+ * and from one repetition to the next, so that each with/without pair is
+ * measured seconds apart whatever else the machine does meanwhile. */
+static void drive_paths(const char *lib, const char *shape, char *lives_list, int rep, char *quick) {
+  long lives[MAX_LIVES];
+  int nlives = parse_lives(lives_list, lives);
+  struct child w[2];
+  char *args[2][10] = { /* quick is NULL (the end) when not quick */
+    {"zapbench", "worker", "--serve", "--noshim", "--shape", (char *)shape, "--lives", lives_list, quick, NULL},
+    {"zapbench", "worker", "--serve", "--shim", "--shape", (char *)shape, "--lives", lives_list, quick, NULL}};
+  for (int k = 0; k < 2; k++) {
+    child_start(&w[k], k ? lib : NULL, args[k], true);
+    if (!child_until_done(&w[k]))
+      die("worker %s the shim did not start", k ? "with" : "without");
+  }
+  char cmd[96];
+  int turn = rep;
+  for (int i = 0; i < nlives; i++) {
+    snprintf(cmd, sizeof cmd, "grow %ld", lives[i]);
+    for (int k = 0; k < 2; k++)
+      child_cmd(&w[k], cmd);
+    for (size_t p = 0; p < NPATH_NAMES; p++, turn++) {
+      snprintf(cmd, sizeof cmd, "run %s", path_names[p]);
+      child_cmd(&w[turn & 1], cmd);
+      child_cmd(&w[!(turn & 1)], cmd);
+    }
+  }
+  for (int k = 0; k < 2; k++)
+    child_end(&w[k]);
+}
+
 /* run_drive - the whole benchmark: every mode, reps times each way,
  * alternating; then the report. The mixed shape runs at every non-zero
  * live count (at 0 the shapes are the same). Returns 0. */
@@ -1477,6 +1674,10 @@ static int run_drive(const char *lib, const char *empty, const char *source, int
            ml ? mixed_lives : "no count");
   char *q = quick ? "--quick" : NULL;
   char *lv = (char *)lives_arg;
+  for (int i = 0; i < nlives; i++)
+    for (int k = 0; k < i; k++)
+      if (lives[k] >= lives[i])
+        die("--lives must grow: %s", lives_arg);
   uint64_t t_start = now_ns();
   for (int rep = 0; rep < reps; rep++) {
     uint64_t t_rep = now_ns();
@@ -1485,16 +1686,13 @@ static int run_drive(const char *lib, const char *empty, const char *source, int
       fprintf(stderr, " (%.0f s so far, about %.0f s to go)", (double)(t_rep - t_start) / 1e9,
               (double)(t_rep - t_start) / 1e9 / rep * (reps - rep));
     fputc('\n', stderr);
+    drive_paths(lib, "anon", lv, rep, q);
+    if (ml)
+      drive_paths(lib, "mixed", mixed_lives, rep, q);
     for (int k = 0; k < 2; k++) {
       int shim = (rep & 1) ? !k : k; /* ABBA: without first on even reps */
       const char *l = shim ? lib : NULL;
       char *sflag = shim ? "--shim" : "--noshim";
-      char *w[] = {"zapbench", "worker", sflag, "--shape", "anon", "--lives", lv, q, NULL};
-      run_child(l, w);
-      if (ml) {
-        char *wm[] = {"zapbench", "worker", sflag, "--shape", "mixed", "--lives", mixed_lives, q, NULL};
-        run_child(l, wm);
-      }
       char *b[] = {"zapbench", "big", sflag, q, NULL};
       run_child(l, b);
       for (int m = 0; m < 3; m++) {
@@ -1509,7 +1707,10 @@ static int run_drive(const char *lib, const char *empty, const char *source, int
     }
     run_child(NULL, e);
   }
-  fprintf(stderr, "zapbench: measured in %.0f s\n", (double)(now_ns() - t_start) / 1e9);
+  fprintf(stderr, "zapbench: measured in %.0f s:", (double)(now_ns() - t_start) / 1e9);
+  for (int i = 0; i < 8 && child_time[i].name[0]; i++)
+    fprintf(stderr, "%s %s %.1f s", i ? "," : "", child_time[i].name, child_time[i].sec);
+  fputc('\n', stderr);
   report(dir, lib, source, reps, lives, nlives, mixed_note);
   return 0;
 }
@@ -1519,7 +1720,7 @@ static int usage(void) {
   fprintf(stderr,
           "usage: zapbench drive --lib PATH [--empty PATH] [--reps N] [--quick] [--lives 0,1000,20000,60000]\n"
           "                      [--out DIR] [--source TEXT]\n"
-          "       zapbench worker [--shim|--noshim] [--quick] [--shape anon|mixed] [--lives L,..]\n"
+          "       zapbench worker [--serve] [--shim|--noshim] [--quick] [--shape anon|mixed] [--lives L,..]\n"
           "       zapbench big [--shim|--noshim] [--quick]\n"
           "       zapbench mem [--shim|--noshim] [--quick] [--shape anon|mixed|shared]\n"
           "       zapbench exec --lib PATH [--empty PATH] [--quick]\n"
@@ -1534,7 +1735,7 @@ int main(int argc, char **argv) {
   const char *mode = argv[1], *lib = NULL, *empty = NULL, *dir = "zapbench-results";
   const char *source = "unknown";
   const char *lives = "0,1000,20000,60000", *shape = "anon";
-  bool shim = false, quick = false;
+  bool shim = false, quick = false, serve = false;
   int reps = 5;
   if (strcmp(mode, "check-json") == 0)
     return argc == 3 ? run_check_json(argv[2]) : usage();
@@ -1543,6 +1744,8 @@ int main(int argc, char **argv) {
       shim = true;
     else if (strcmp(argv[i], "--noshim") == 0)
       shim = false;
+    else if (strcmp(argv[i], "--serve") == 0)
+      serve = true;
     else if (strcmp(argv[i], "--quick") == 0)
       quick = true;
     else if (strcmp(argv[i], "--lib") == 0 && i + 1 < argc)
@@ -1567,6 +1770,12 @@ int main(int argc, char **argv) {
   if (strcmp(mode, "worker") == 0) {
     long lv[MAX_LIVES];
     int n = parse_lives(lives, lv);
+    if (serve) {
+      long maxlive = 0;
+      for (int i = 0; i < n; i++)
+        maxlive = lv[i] > maxlive ? lv[i] : maxlive;
+      return run_serve(shim, quick, parse_shape(shape), maxlive);
+    }
     return run_worker(shim, quick, parse_shape(shape), lv, n);
   }
   if (strcmp(mode, "big") == 0)
