@@ -40,11 +40,14 @@
  * still holds the very file opened at load, so that answer is the load's.
  * Until the answer is known nothing is opened relative to it.
  */
-static _Atomic int g_proc_fd = -1;
-static _Atomic uint64_t g_proc_dev;
-static _Atomic uint64_t g_proc_ino;
 enum { PROC_UNCHECKED = 0, PROC_IS_PROCFS = 1 };
-static _Atomic int g_proc_checked;
+static struct {
+  _Atomic int fd;
+  _Atomic int checked; /* PROC_UNCHECKED or PROC_IS_PROCFS */
+  _Atomic uint64_t dev;
+  _Atomic uint64_t ino;
+} g_proc = {.fd = -1}; /* initialized, so in .data: on the page the load
+                        * writes anyway, not on a bss page of its own */
 
 /* proc_fstat - fstat(2) of fd with the instruction itself (the same
  * newfstatat glibc makes): no libc function to bind at load, errno
@@ -76,15 +79,15 @@ static long proc_fstatfs(int fd, struct statfs *sfs) {
 static bool zs_proc_is(int fd) {
   struct stat st;
   return fd >= 0 && proc_fstat(fd, &st) == 0 &&
-         (uint64_t)st.st_dev == atomic_load_explicit(&g_proc_dev, memory_order_relaxed) &&
-         (uint64_t)st.st_ino == atomic_load_explicit(&g_proc_ino, memory_order_relaxed);
+         (uint64_t)st.st_dev == atomic_load_explicit(&g_proc.dev, memory_order_relaxed) &&
+         (uint64_t)st.st_ino == atomic_load_explicit(&g_proc.ino, memory_order_relaxed);
 }
 
 /* zs_proc_forget - stop using fd (the number kept, as loaded by the
  * caller); closed only if close_it (it is still ours) and this call is the
- * one that took it out of g_proc_fd. */
+ * one that took it out of g_proc.fd. */
 static void zs_proc_forget(int fd, bool close_it) {
-  if (atomic_compare_exchange_strong_explicit(&g_proc_fd, &fd, -1, memory_order_acq_rel,
+  if (atomic_compare_exchange_strong_explicit(&g_proc.fd, &fd, -1, memory_order_acq_rel,
                                               memory_order_relaxed) &&
       close_it)
     zs_rawcall(SYS_close, fd, 0, 0, 0, 0, 0);
@@ -96,7 +99,7 @@ static void zs_proc_forget(int fd, bool close_it) {
  * is used from then on, as when nothing could be kept.  A failed fstatfs
  * answers false for this call only. */
 static bool zs_proc_check(int fd) {
-  if (atomic_load_explicit(&g_proc_checked, memory_order_acquire) == PROC_IS_PROCFS)
+  if (atomic_load_explicit(&g_proc.checked, memory_order_acquire) == PROC_IS_PROCFS)
     return true;
   struct statfs sfs;
   if (proc_fstatfs(fd, &sfs) != 0)
@@ -105,7 +108,7 @@ static bool zs_proc_check(int fd) {
     zs_proc_forget(fd, true);
     return false;
   }
-  atomic_store_explicit(&g_proc_checked, PROC_IS_PROCFS, memory_order_release);
+  atomic_store_explicit(&g_proc.checked, PROC_IS_PROCFS, memory_order_release);
   return true;
 }
 
@@ -113,7 +116,7 @@ static bool zs_proc_check(int fd) {
  * procfs; a number that is not ours is forgotten (never closed: it is the
  * program's now).  Returns the descriptor or -1. */
 static int zs_proc_dirfd(void) {
-  int fd = atomic_load_explicit(&g_proc_fd, memory_order_acquire);
+  int fd = atomic_load_explicit(&g_proc.fd, memory_order_acquire);
   if (fd < 0)
     return -1;
   if (!zs_proc_is(fd)) {
@@ -127,7 +130,7 @@ static int zs_proc_dirfd(void) {
  * find a high number: sys.c), close; whether it is procfs is asked on
  * first use (zs_proc_check). */
 int zs_vma_init(void) {
-  if (atomic_load_explicit(&g_proc_fd, memory_order_acquire) >= 0)
+  if (atomic_load_explicit(&g_proc.fd, memory_order_acquire) >= 0)
     return 0;
   int fd = (int)zs_rawcall(SYS_openat, AT_FDCWD, (long)"/proc", O_PATH | O_DIRECTORY | O_CLOEXEC,
                            0, 0, 0);
@@ -141,11 +144,11 @@ int zs_vma_init(void) {
     return (int)-r;
   if (hi < 0)
     return -hi; /* no high number to spare: the path is used */
-  atomic_store_explicit(&g_proc_dev, (uint64_t)st.st_dev, memory_order_relaxed);
-  atomic_store_explicit(&g_proc_ino, (uint64_t)st.st_ino, memory_order_relaxed);
+  atomic_store_explicit(&g_proc.dev, (uint64_t)st.st_dev, memory_order_relaxed);
+  atomic_store_explicit(&g_proc.ino, (uint64_t)st.st_ino, memory_order_relaxed);
   zs_sys_note_fd(hi);
   int none = -1;
-  if (!atomic_compare_exchange_strong_explicit(&g_proc_fd, &none, hi, memory_order_acq_rel,
+  if (!atomic_compare_exchange_strong_explicit(&g_proc.fd, &none, hi, memory_order_acq_rel,
                                                memory_order_relaxed))
     syscall(SYS_close, hi);
   return 0;
@@ -158,7 +161,7 @@ int zs_vma_proc_fd(void) {
 
 /* zs_vma_proc_owns - see procfs.h. */
 int zs_vma_proc_owns(int fd) {
-  return fd >= 0 && fd == atomic_load_explicit(&g_proc_fd, memory_order_acquire) &&
+  return fd >= 0 && fd == atomic_load_explicit(&g_proc.fd, memory_order_acquire) &&
          zs_proc_is(fd);
 }
 
@@ -168,7 +171,7 @@ int zs_vma_proc_relocate(int fd) {
     return 0;
   int hi = zs_sys_dup_high(fd);
   int want = fd;
-  if (!atomic_compare_exchange_strong_explicit(&g_proc_fd, &want, hi >= 0 ? hi : -1,
+  if (!atomic_compare_exchange_strong_explicit(&g_proc.fd, &want, hi >= 0 ? hi : -1,
                                                memory_order_acq_rel, memory_order_relaxed)) {
     if (hi >= 0)
       syscall(SYS_close, hi); /* someone else moved or forgot it meanwhile */
