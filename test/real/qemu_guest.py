@@ -697,7 +697,8 @@ def run_reporting(a, shim, accel, run_dir):
     q = None
     try:
         t0 = time.monotonic()
-        q = Qemu(a, run_dir, "guest", accel, shim, append_line(a, a.balloon_work_mb, 0))
+        q = Qemu(a, run_dir, "guest", accel, shim, append_line(a, a.balloon_work_mb, 0),
+                 wrapper=a.wrapper)
         q.con.wait(r"^zg: ready", a.boot_timeout, what="guest boot")
         q.con.wait(r"^zg: pass \d+ ok", 30, what="workload")
         res["boot_s"] = round(time.monotonic() - t0, 1)
@@ -838,7 +839,7 @@ def main():
     p.add_argument("--slack-mb", type=float, default=16,
                    help="no-regression margin between the shim and no-shim runs")
     p.add_argument("--wrapper", default="",
-                   help="balloon: command prefix for QEMU (e.g. strace -f -o FILE)")
+                   help="balloon, reporting: command prefix for QEMU (e.g. strace -f -o FILE)")
     p.add_argument("--accel", default="auto", choices=("auto", "kvm", "tcg"))
     p.add_argument("--kvm-probe", type=int, default=15, help="seconds the KVM probe may take")
     p.add_argument("--boot-timeout", type=int, default=60)
