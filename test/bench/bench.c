@@ -344,10 +344,10 @@ static double time_batches(loop_fn fn, struct loop *l, unsigned calls, int batch
 
 /* Sizes of the runs: calls per batch for each kind of path, and batches. */
 struct sizes {
-  unsigned calls_small;  /* per batch: mmap+munmap, anonymous DONTNEED (~2-3 us: ~50 ms) */
-  unsigned calls_shmem;  /* per batch: the memfd paths and each of 2 threads (~7-10 us: ~50 ms) */
-  unsigned calls_4t;     /* per batch and thread: the 4-thread rounds (~35 us on 2 CPUs: ~50 ms) */
-  unsigned calls_huge;   /* per batch: 2 MiB paths (~45 us: ~20 ms) */
+  unsigned calls_small;  /* per batch: mmap+munmap, anonymous DONTNEED (~2-3 us: ~35 ms) */
+  unsigned calls_shmem;  /* per batch: the memfd paths and each of 2 threads (~7-10 us: ~30-45 ms) */
+  unsigned calls_4t;     /* per batch and thread: the 4-thread rounds (~35 us on 2 CPUs: ~35 ms) */
+  unsigned calls_huge;   /* per batch: 2 MiB paths (~45 us: ~14 ms) */
   int batches;
   long mem_count;        /* mappings for the memory measure */
   size_t big_len;        /* size of the "1 GiB" zaps */
@@ -361,8 +361,8 @@ static struct sizes sizes_for(bool quick) {
     return (struct sizes){.calls_small = 200, .calls_shmem = 100, .calls_4t = 50, .calls_huge = 4,
                           .batches = 3, .mem_count = 1000, .big_len = 16 * MIB, .big_reps = 1,
                           .exec_reps = 10};
-  return (struct sizes){.calls_small = 20000, .calls_shmem = 6000, .calls_4t = 1500,
-                        .calls_huge = 400, .batches = 7, .mem_count = 60000, .big_len = GIB,
+  return (struct sizes){.calls_small = 14000, .calls_shmem = 4500, .calls_4t = 1000,
+                        .calls_huge = 300, .batches = 7, .mem_count = 60000, .big_len = GIB,
                         .big_reps = 3, .exec_reps = 300};
 }
 
