@@ -87,7 +87,7 @@ static _Atomic(const struct zs_node *) tsync_chain; /* what the last TSYNC gave 
 static _Atomic uint32_t tsync_gen;                  /* TSYNC installs so far */
 static _Atomic int installs_in_flight;              /* TSYNC installs running now */
 static _Atomic bool installed_any;                  /* some thread installed a filter */
-static _Atomic int load_state;                      /* enum load_state */
+static _Atomic int load_state __attribute__((section(".data"))); /* enum load_state; .data: see forkmark.c */
 
 enum load_state { LOAD_UNLEARNED, LOAD_NONE, LOAD_UNKNOWN };
 
@@ -456,7 +456,7 @@ static void fork_child(void) {
 /* zs_filter_init - see filters.h. The kernel is asked only when it
  * matters (learn_load): most programs never need it. */
 void zs_filter_init(void) {
-  static atomic_bool done;
+  static atomic_bool done __attribute__((section(".data"))); /* written at load: no bss page */
   if (atomic_exchange(&done, true))
     return;
   if (!me.set) {

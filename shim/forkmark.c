@@ -4,6 +4,8 @@
  */
 #define _GNU_SOURCE
 #include "forkmark.h"
+#include "rawcall.h"
+#include "state.h"
 #include "sys.h"
 
 #include <stdatomic.h>
@@ -25,17 +27,30 @@ struct mark {
  * (every call then asks getpid).  The pointer itself is inherited by a
  * child, which then reads its own, wiped, copy of the page. */
 #define NO_PAGE ((struct mark *)1)
-static _Atomic(struct mark *) g_mark;
+/* In .data, not .bss: written at every load, it would cost a page of its
+ * own a zero-fill fault (the loader writes the .data page anyway). */
+static _Atomic(struct mark *) g_mark __attribute__((section(".data")));
+
+/* wipe_on_fork - madvise(MADV_WIPEONFORK) on the shim's own page, made
+ * with the CPU's instruction where there is one (no libc function to look
+ * up at load).  Returns 0 or -1. */
+static int wipe_on_fork(void *page, size_t len) {
+#if ZS_HAVE_RAWCALL
+  return zs_rawcall(SYS_madvise, (long)page, (long)len, MADV_WIPEONFORK, 0, 0, 0) == 0 ? 0 : -1;
+#else
+  return zs_sys_madvise(page, len, MADV_WIPEONFORK);
+#endif
+}
 
 /* make_mark - a fresh page marked MADV_WIPEONFORK, published once: a
  * thread that loses the race gives its own page back and uses the
  * winner's.  Returns the page, or NO_PAGE if none can be had. */
 static struct mark *make_mark(void) {
-  size_t len = (size_t)sysconf(_SC_PAGESIZE);
+  size_t len = zs_state.page_size ? zs_state.page_size : (size_t)sysconf(_SC_PAGESIZE);
   struct mark *m = zs_sys_storage(len);
   if (m == NULL || m == MAP_FAILED)
     m = NO_PAGE;
-  else if (zs_sys_madvise(m, len, MADV_WIPEONFORK) != 0) {
+  else if (wipe_on_fork(m, len) != 0) {
     zs_sys_munmap(m, len);
     m = NO_PAGE;
   }
