@@ -91,7 +91,7 @@ void *zs_sys_storage(size_t len) {
   return (void *)r;
 }
 
-#define FD_CEILING 4096 /* never keep descriptors above this */
+#define FD_CEILING ZS_FD_CEILING
 #define FD_MARGIN 64    /* the shim's numbers: the top 64 below the limit */
 #define FD_MIN_LIMIT 256 /* below this limit the shim keeps no descriptor */
 

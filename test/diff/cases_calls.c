@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "diff.h"
 #include "testutil.h"
+#include "../../shim/sys.h" /* ZS_FD_CEILING */
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -171,7 +172,7 @@ static void run_shmdt(const struct dcase *c, enum dside s, struct dres *r) {
 static int free_fd_near_limit(void) {
   struct rlimit rl;
   cr_assert(getrlimit(RLIMIT_NOFILE, &rl) == 0);
-  int top = rl.rlim_cur > 4096 ? 4095 : (int)rl.rlim_cur - 1;
+  int top = rl.rlim_cur > ZS_FD_CEILING ? ZS_FD_CEILING - 1 : (int)rl.rlim_cur - 1;
   for (int fd = top; fd > 3; fd--)
     if (fcntl(fd, F_GETFD) < 0)
       return fd;

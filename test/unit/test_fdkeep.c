@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "fdkeep.h"
+#include "sys.h"
 #include "vma.h"
 #include "registry.h"
 
@@ -36,12 +37,12 @@ static struct file new_memfd(const char *name) {
   return f;
 }
 
-/* The documented threshold: cur - 64, cur capped at 4096; below a limit of
+/* The documented threshold: cur - 64, cur capped at ZS_FD_CEILING; below a limit of
  * 256 nothing is kept (-1). */
 static int threshold(void) {
   struct rlimit rl;
   cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
-  unsigned long cur = rl.rlim_cur > 4096ul ? 4096ul : (unsigned long)rl.rlim_cur;
+  unsigned long cur = rl.rlim_cur > ZS_FD_CEILING ? ZS_FD_CEILING : (unsigned long)rl.rlim_cur;
   return cur < 256 ? -1 : (int)(cur - 64);
 }
 

@@ -29,6 +29,7 @@
 #include "forkmark.h"
 #include "mountinfo.h"
 #include "state.h"
+#include "sys.h"
 #include "testutil.h"
 #include "unit_setup.h"
 #include "vma.h"
@@ -473,7 +474,7 @@ Test(vma, cached_fd_is_high_and_recovers) {
   cr_assert_eq(cached_maps_fds(&fd), 1);
   struct rlimit rl;
   getrlimit(RLIMIT_NOFILE, &rl);
-  rlim_t lim = rl.rlim_cur > 4096 ? 4096 : rl.rlim_cur;
+  rlim_t lim = rl.rlim_cur > ZS_FD_CEILING ? ZS_FD_CEILING : rl.rlim_cur;
   cr_assert_geq((rlim_t)fd, lim - 64, "fd %d, soft limit %lu", fd, (unsigned long)rl.rlim_cur);
   cr_assert_eq(fcntl(fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
 
