@@ -13,14 +13,15 @@ RAM backend:
   --mode balloon   virtio-balloon: the guest first touches most of its
                    memory and gives it back; the balloon is inflated by
                    --inflate-mb, the host memory given back is measured on
-                   the RAM backend (memfd st_blocks, anon smaps Rss,
-                   HugePages_Free); then deflated, the guest reuses the
-                   memory and its full check must pass.  Where QEMU frees
+                   the RAM backend (memfd st_blocks, anon smaps Rss, smaps
+                   Shared/Private_Hugetlb); then deflated, the guest reuses
+                   the memory and its full check must pass.  Where QEMU frees
                    the memory without the shim, it must free it with the shim
-                   too (BACKENDS[..]["balloon_min_mb"]).
+                   too (BACKENDS[..]["balloon_min_mb"]), and the host must
+                   keep no more than --slack-mb more with the shim.
   --mode reporting virtio-balloon free page reporting (free-page-reporting=on):
                    the guest touches --report-churn-mb and frees it; the guest
-                   reports its free 2 MiB blocks and QEMU discards them: the
+                   reports its free 2-4 MiB blocks and QEMU discards them: the
                    host memory given back must be at least --report-min-mb
                    on every backend (2 MiB blocks: hugetlbfs too); then the
                    guest reuses the memory and its full check must pass.
