@@ -754,13 +754,15 @@ static int run_big(bool shim, bool quick) {
     die("big --shim=%d but the shim is %s", sh, shim_present() ? "loaded" : "not loaded");
   struct ctx c = {.shape = "none", .live = 0, .shim = sh, .s = &s};
   pin_to(1);
-  long free_pages = meminfo_kb("/proc/meminfo", "HugePages_Free:");
+  /* free pages reserved by another process's mapping are not ours */
+  long free_pages = meminfo_kb("/proc/meminfo", "HugePages_Free:") -
+                    meminfo_kb("/proc/meminfo", "HugePages_Rsvd:");
   int fd = free_pages >= (long)(s.big_len / HPAGE) ? hugetlb_file(s.big_len) : -1;
   if (fd >= 0) {
     big_zap(&c, "zap1g_hugetlb", fd, s.big_len, HPAGE, advice, s.big_reps);
     close(fd);
   } else {
-    note("zap1g_hugetlb skipped: %ld free huge pages, %zu needed", free_pages, s.big_len / HPAGE);
+    note("zap1g_hugetlb skipped: %ld free and unreserved huge pages, %zu needed", free_pages, s.big_len / HPAGE);
   }
   fd = shmem_file(s.big_len);
   big_zap(&c, "zap1g_shmem", fd, s.big_len, (size_t)sysconf(_SC_PAGESIZE), advice, s.big_reps);
@@ -1543,7 +1545,13 @@ static void report(const char *dir, const char *lib, const char *source, int rep
           k = recs[i].n[s];
         }
   }
-  out_both(t, "\n%d of %d targets missed\n", miss, nverdicts);
+  int unmeasured = 0;
+  for (int i = 0; i < nverdicts; i++)
+    unmeasured += verdicts[i].pass < 0;
+  out_both(t, "\n%d of %d targets missed", miss, nverdicts);
+  if (unmeasured)
+    out_both(t, ", %d not measured (n/a)", unmeasured);
+  out_both(t, "\n");
   if (t)
     fclose(t);
 

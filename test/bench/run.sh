@@ -13,8 +13,8 @@
 # As root it prepares the host for the run and puts it back afterwards:
 # vm.max_map_count is raised to 262144 (60,000 live mappings plus the
 # program's own are too close to the default 65530), and the 2 MiB huge
-# page pool is grown until 520 pages are free (the 1 GiB hugetlbfs zap takes
-# 512).  gnuplot-nox is installed if gnuplot is missing.
+# page pool is grown until 520 pages are free and not reserved by another
+# process (the 1 GiB hugetlbfs zap takes 512).  gnuplot-nox is installed if gnuplot is missing.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -50,8 +50,9 @@ if [[ $(id -u) == 0 ]]; then
     restore_mmc=$mmc
   fi
   hp_total=$(cat /proc/sys/vm/nr_hugepages)
-  hp_free=$(awk '/^HugePages_Free:/{print $2}' /proc/meminfo)
-  want=$(( hp_total + 520 - hp_free ))
+  # Free pages that another process has reserved (Rsvd) are not ours to map.
+  hp_avail=$(awk '/^HugePages_Free:/{f=$2} /^HugePages_Rsvd:/{r=$2} END{print f-r}' /proc/meminfo)
+  want=$(( hp_total + 520 - hp_avail ))
   (( want < 600 )) && want=600
   if (( want > hp_total )); then
     echo "$want" > /proc/sys/vm/nr_hugepages
@@ -67,7 +68,7 @@ else
   echo "run.sh: not root: vm.max_map_count and the huge page pool are left as they are" >&2
 fi
 echo "run.sh: vm.max_map_count=$(cat /proc/sys/vm/max_map_count)," \
-  "huge pages free $(awk '/^HugePages_Free:/{print $2}' /proc/meminfo)" >&2
+  "huge pages free and not reserved $(awk '/^HugePages_Free:/{f=$2} /^HugePages_Rsvd:/{r=$2} END{print f-r}' /proc/meminfo)" >&2
 
 # What was built: the commit, and "-dirty" if the work tree had changes.
 source=$(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)
