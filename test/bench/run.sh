@@ -6,7 +6,8 @@
 # BUILD_DIR (default: build-bench, relative to the repository root) gets a
 # Release build of libzapshim.so and zapbench.  Options after it go to
 # `zapbench drive` (--reps N (default 5), --quick, --lives 0,1000,20000,60000).
-# The default run takes about 6 minutes on a 2-vCPU VM; --quick a second.
+# The default run takes about 5 minutes on a 2-vCPU VM (--reps 3: 3); --quick
+# a second.
 # Results: BUILD_DIR/bench-results/{table.txt,results.json,results.dat,plot.png}
 # (or $ZAPBENCH_OUT).
 #
