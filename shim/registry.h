@@ -3,7 +3,8 @@
  *
  * Entries never overlap.  Storage comes from raw anonymous mmap in chunks,
  * never from malloc; lookups, inserts and removals are O(log n) (a balanced
- * tree keyed by start address).  The registry itself takes no lock: every
+ * tree keyed by start address, whose changes read only the nodes on their
+ * path but for rotations).  The registry itself takes no lock: every
  * function below must be called with the registry lock held
  * (zs_registry_rdlock / zs_registry_wrlock), read for lookups, write for
  * changes.
@@ -111,6 +112,15 @@ uint64_t zs_registry_generation(void);
  */
 void zs_registry_fault_set(long n);
 #endif
+
+/*
+ * zs_registry_check - for tests: walk the whole registry (O(n)) and check
+ * its structure: entries non-empty, ordered, not overlapping, no two
+ * joinable plain entries neighbours, the tree balanced with every node's
+ * recorded subtree heights right, the count right.  Returns 0, or EINVAL
+ * if anything is broken.  Call with the lock held.
+ */
+int zs_registry_check(void);
 
 /* zs_registry_count - number of entries (joined plain anonymous memory
  * counts once per entry, not per mmap). */

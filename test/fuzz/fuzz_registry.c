@@ -29,7 +29,9 @@
  * Every find is compared field by field with the model's answer (the
  * offset of a plain anonymous entry excepted: see model.h); after
  * every change the return value (0 or ENOMEM) and the entry count must
- * match and the entries at and around both edges of the changed range
+ * match, the tree must pass zs_registry_check (order, balance, the
+ * subtree heights each node keeps), and the entries at and around both
+ * edges of the changed range
  * are compared (the whole registry when an allocation failed: a failed
  * change must leave the range unknown, never an old entry in it; see
  * model.h); at the end of the input the
@@ -136,8 +138,16 @@ static uintptr_t check_find(uintptr_t addr) {
   return have ? want.end : 0;
 }
 
-/* check_count - the registry holds as many entries as the model. */
+/* check_count - the registry holds as many entries as the model, and its
+ * tree is whole (zs_registry_check). */
 static void check_count(void) {
+  zs_registry_rdlock();
+  int broken = zs_registry_check();
+  zs_registry_unlock();
+  if (broken) {
+    fprintf(stderr, "fuzz_registry: zs_registry_check: the tree is broken\n");
+    abort();
+  }
   size_t n = zs_registry_count(), want = zf_model_count(&zf_md);
   if (n != want) {
     fprintf(stderr, "fuzz_registry: %zu entries, model has %zu\n", n, want);

@@ -264,6 +264,7 @@ Test(registry, random_70000_against_model) {
     model_remove(a, a + len);
   }
   cr_assert_eq(zs_registry_count(), nmodel, "count %zu, model %zu", zs_registry_count(), nmodel);
+  cr_assert_eq(zs_registry_check(), 0, "the tree is broken after the removals");
 
   for (size_t i = 0; i < nmodel; i++) {
     check_addr(model[i].start);
@@ -281,6 +282,7 @@ Test(registry, random_70000_against_model) {
     cr_assert_eq(zs_registry_remove(s, s + SLOT), 0);
   }
   cr_assert_eq(zs_registry_count(), 0);
+  cr_assert_eq(zs_registry_check(), 0);
   expect_none(0);
   free(model);
   free(scratch);
@@ -326,6 +328,7 @@ Test(registry, sorted_inserts_stay_fast, .timeout = 20) {
   for (uintptr_t k = 0; k < n; k++)
     put(BASE + k * PG, BASE + k * PG + PG / 2, k);
   cr_assert_eq(zs_registry_count(), n);
+  cr_assert_eq(zs_registry_check(), 0, "sorted inserts left the tree broken");
   for (uintptr_t k = n; k-- > 0;) {
     uintptr_t s = BASE + k * PG;
     expect(s + 1, s, s + PG / 2, k);
@@ -336,6 +339,7 @@ Test(registry, sorted_inserts_stay_fast, .timeout = 20) {
   for (uintptr_t k = 0; k < n; k += 2) /* drop every other one, in order */
     cr_assert_eq(zs_registry_remove(BASE + k * PG, BASE + k * PG + PG), 0);
   cr_assert_eq(zs_registry_count(), n / 2);
+  cr_assert_eq(zs_registry_check(), 0, "in-order removals left the tree broken");
   expect(BASE, BASE + PG, BASE + PG + PG / 2, 1);
 }
 
@@ -816,4 +820,34 @@ Test(registry, other_kind_inside_joined_under_exhaustion) {
   cr_assert_eq(zs_registry_find(0x12000, &m), 0);
   cr_assert_geq(m.start, FILL_BASE, "[0x12000, 0x14000) must be unknown");
   cr_assert_eq(zs_registry_count(), count);
+}
+
+/* Churn at scale, checked whole: the tree stays balanced, with the right
+ * subtree heights in every node, through inserts and removals in random
+ * and in descending order (mmap hands out addresses top-down), joins and
+ * splits of plain anonymous entries included. */
+Test(registry, tree_whole_through_churn, .timeout = 60) {
+  const uintptr_t n = 20000;
+  for (uintptr_t k = n; k-- > 0;) { /* descending, every other one plain */
+    uintptr_t s = BASE + k * 2 * PG;
+    if (k & 1)
+      put_anon(s, s + PG, 0);
+    else
+      put(s, s + PG, k);
+  }
+  cr_assert_eq(zs_registry_check(), 0);
+  for (int r = 0; r < 200000; r++) {
+    uintptr_t s = BASE + (rnd() % (2 * n)) * PG;
+    switch (rnd() % 4) {
+    case 0: put(s, s + PG * (1 + rnd() % 3), 0); break;
+    case 1: put_anon(s, s + PG * (1 + rnd() % 3), 0); break;
+    default: cr_assert_eq(zs_registry_remove(s, s + PG * (1 + rnd() % 2)), 0); break;
+    }
+    if (r % 10000 == 0)
+      cr_assert_eq(zs_registry_check(), 0, "broken after %d changes", r);
+  }
+  cr_assert_eq(zs_registry_check(), 0);
+  cr_assert_eq(zs_registry_remove(0, UINTPTR_MAX), 0);
+  cr_assert_eq(zs_registry_count(), 0);
+  cr_assert_eq(zs_registry_check(), 0);
 }
