@@ -147,6 +147,9 @@ static void resolve_real(void) {
   zs_state.real.close_range = dlsym(RTLD_NEXT, "close_range");
   zs_state.real.dup2 = dlsym(RTLD_NEXT, "dup2");
   zs_state.real.dup3 = dlsym(RTLD_NEXT, "dup3");
+  /* madvise is the call programs make from signal handlers (a balloon or
+   * userfault handler zapping pages): its lookup is never left to one. */
+  lazy_fn(LAZY_MADVISE);
   pthread_atfork(lazy_prepare, NULL, NULL);
 }
 
