@@ -35,7 +35,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #define ZS_MAX_CHUNKS 256u    /* so at most 4194303 entries (index 0 unused) */
@@ -62,7 +64,13 @@ static uint32_t zs_fresh = 1;     /* next never-used index (0 is reserved) */
 static uint32_t zs_free_head;     /* free list through .left, ZS_NIL if empty */
 static uint32_t zs_root;          /* root of the tree, ZS_NIL if empty */
 static size_t zs_count;           /* entries in the tree */
-static _Atomic uint64_t zs_generation; /* bumped before every change */
+/* A sequence count: odd while a writer holds the lock (zs_registry_wrlock
+ * to zs_registry_unlock), and moved by 2 before every change (so it moves
+ * even for a caller that changes the registry without the lock: tests).
+ * zs_registry_peek reads the tree without the lock and keeps what it read
+ * only if the count was even and the same before and after. */
+static _Atomic uint64_t zs_generation;
+static bool zs_writing; /* a writer holds the lock; only that writer touches it */
 
 /* node - the node of index i (i != ZS_NIL and allocated). */
 static inline struct zs_node *node(uint32_t i) {
@@ -141,7 +149,7 @@ static uint32_t node_alloc(void) {
       void *c = zs_sys_storage(ZS_CHUNK_NODES * sizeof(struct zs_node));
       if (c == NULL || c == MAP_FAILED)
         return ZS_NIL;
-      zs_chunks[zs_nchunks++] = c;
+      __atomic_store_n(&zs_chunks[zs_nchunks++], (struct zs_node *)c, __ATOMIC_RELEASE); /* peek */
     }
     i = zs_fresh++;
   }
@@ -345,7 +353,7 @@ static int split(uint32_t i, uintptr_t start, uintptr_t end) {
  * or ENOMEM; an empty range changes nothing.
  */
 int zs_registry_remove(uintptr_t start, uintptr_t end) {
-  atomic_fetch_add_explicit(&zs_generation, 1, memory_order_release);
+  atomic_fetch_add_explicit(&zs_generation, 2, memory_order_release);
   while (start < end) {
     uint32_t i = lookup(start);
     if (i == ZS_NIL)
@@ -421,7 +429,7 @@ static void clear(uintptr_t start, uintptr_t end, uint32_t *l, uint32_t *r) {
     zs_registry_remove(start, end); /* ENOMEM: a split entry was dropped whole */
     neighbours(start, l, r);
   } else {
-    atomic_fetch_add_explicit(&zs_generation, 1, memory_order_release);
+    atomic_fetch_add_explicit(&zs_generation, 2, memory_order_release);
   }
 }
 
@@ -443,7 +451,7 @@ static int insert_plain(const struct zs_map *m) {
   uint32_t l, r;
   neighbours(m->start, &l, &r);
   if (l != ZS_NIL && node(l)->m.end >= m->end && joinable(&node(l)->m, m)) {
-    atomic_fetch_add_explicit(&zs_generation, 1, memory_order_release);
+    atomic_fetch_add_explicit(&zs_generation, 2, memory_order_release);
     return 0; /* l starts at or below m->start and covers the range */
   }
   clear(m->start, m->end, &l, &r);
@@ -572,18 +580,122 @@ size_t zs_registry_bytes(void) {
   return (size_t)zs_nchunks * ZS_CHUNK_NODES * sizeof(struct zs_node);
 }
 
+/* ---- lock-free reading (zs_registry_peek) ---- */
+
+/* A word of a node, read while a writer may be changing it: an aligned
+ * 8-byte load is whole on the architectures the shim runs on; what it
+ * reads counts only if the sequence count then says no writer ran. */
+typedef uint64_t __attribute__((may_alias)) zs_word;
+_Static_assert(sizeof(struct zs_map) % sizeof(zs_word) == 0, "an entry is whole words");
+_Static_assert(offsetof(struct zs_node, m) == sizeof(zs_word), "the links are the node's first word");
+
+static inline uint64_t peek_word(const void *p) {
+  return __atomic_load_n((const zs_word *)p, __ATOMIC_RELAXED);
+}
+
+/* peek_node - node i if its chunk is mapped, else NULL (i may be any value
+ * read from a node being changed: chunks are never given back, so any
+ * node of a mapped chunk can be read). */
+static const struct zs_node *peek_node(uint32_t i) {
+  uint32_t c = i / ZS_CHUNK_NODES;
+  if (c >= ZS_MAX_CHUNKS)
+    return NULL;
+  const struct zs_node *chunk = __atomic_load_n(&zs_chunks[c], __ATOMIC_ACQUIRE);
+  return chunk ? &chunk[i % ZS_CHUNK_NODES] : NULL;
+}
+
+/* peek_links - the left and right links of node n, read as one word. */
+static void peek_links(const struct zs_node *n, uint32_t *left, uint32_t *right) {
+  uint64_t w = peek_word(n);
+  struct zs_node links;
+  memcpy(&links, &w, sizeof w);
+  *left = (uint32_t)links.left;
+  *right = (uint32_t)links.right;
+}
+
+/* peek_entry - a copy of n's entry, word by word. */
+static void peek_entry(const struct zs_node *n, struct zs_map *out) {
+  uint64_t w[sizeof(struct zs_map) / sizeof(zs_word)];
+  for (size_t k = 0; k < sizeof w / sizeof w[0]; k++)
+    w[k] = peek_word((const char *)&n->m + k * sizeof(zs_word));
+  memcpy(out, w, sizeof w);
+}
+
+/* peek_lookup - lookup() over words read without the lock: at most 64
+ * steps, NULL chunks refused.  Returns the node (covering, else the first
+ * above addr, else ZS_NIL), or UINT32_MAX if the walk went astray (a
+ * writer was moving the nodes read). */
+static uint32_t peek_lookup(uintptr_t addr) {
+  uint32_t t = __atomic_load_n(&zs_root, __ATOMIC_RELAXED), above = ZS_NIL;
+  for (int steps = 0; t != ZS_NIL; steps++) {
+    const struct zs_node *n = peek_node(t);
+    if (n == NULL || steps == 64)
+      return UINT32_MAX;
+    uint32_t left, right;
+    peek_links(n, &left, &right);
+    uintptr_t start = (uintptr_t)peek_word(&n->m.start), end = (uintptr_t)peek_word(&n->m.end);
+    if (addr < start) {
+      above = t;
+      t = left;
+    } else if (addr < end) {
+      return t;
+    } else {
+      t = right;
+    }
+  }
+  return above;
+}
+
+/* zs_registry_peek - see registry.h.  A sequence-count read: the count
+ * before (even: no writer), the walk and the copy, then the count again;
+ * any difference and nothing read is kept.  Thread-sanitizer builds do
+ * not peek (the reads race with the writers by design). */
+int zs_registry_peek(uintptr_t addr, struct zs_map *out, uint64_t *gen) {
+#if defined(__SANITIZE_THREAD__)
+  (void)addr, (void)out, (void)gen;
+  return EAGAIN;
+#else
+  uint64_t g = atomic_load_explicit(&zs_generation, memory_order_acquire);
+  if (g & 1)
+    return EAGAIN;
+  uint32_t i = peek_lookup(addr);
+  struct zs_map m;
+  const struct zs_node *n = i == ZS_NIL || i == UINT32_MAX ? NULL : peek_node(i);
+  if (n)
+    peek_entry(n, &m);
+  atomic_thread_fence(memory_order_acquire);
+  if (i == UINT32_MAX || (i != ZS_NIL && !n) ||
+      atomic_load_explicit(&zs_generation, memory_order_relaxed) != g)
+    return EAGAIN;
+  if (i == ZS_NIL)
+    return ENOENT;
+  *out = m;
+  *gen = g;
+  return 0;
+#endif
+}
+
 /* zs_registry_rdlock - take the registry lock for reading (lookups). */
 void zs_registry_rdlock(void) {
   pthread_rwlock_rdlock(&zs_reg_lock);
 }
 
-/* zs_registry_wrlock - take the registry lock for writing (changes). */
+/* zs_registry_wrlock - take the registry lock for writing (changes); the
+ * sequence count turns odd until the unlock. */
 void zs_registry_wrlock(void) {
   pthread_rwlock_wrlock(&zs_reg_lock);
+  zs_writing = true;
+  atomic_fetch_add_explicit(&zs_generation, 1, memory_order_relaxed);
+  atomic_thread_fence(memory_order_release); /* odd before any node changes */
 }
 
-/* zs_registry_unlock - release the registry lock, read or write. */
+/* zs_registry_unlock - release the registry lock, read or write; a
+ * writer's turns the sequence count even again (its changes before it). */
 void zs_registry_unlock(void) {
+  if (zs_writing) {
+    zs_writing = false;
+    atomic_fetch_add_explicit(&zs_generation, 1, memory_order_release);
+  }
   pthread_rwlock_unlock(&zs_reg_lock);
 }
 
@@ -595,5 +707,8 @@ void zs_registry_unlock(void) {
  */
 void zs_registry_reset_after_fork(void) {
   pthread_rwlock_init(&zs_reg_lock, NULL);
+  zs_writing = false;
+  if (atomic_load_explicit(&zs_generation, memory_order_relaxed) & 1)
+    atomic_fetch_add_explicit(&zs_generation, 1, memory_order_relaxed); /* no writer here */
   zs_fdkeep_reset_after_fork();
 }

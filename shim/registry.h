@@ -69,6 +69,18 @@ void zs_registry_unlock(void);
 int zs_registry_insert(const struct zs_map *m);
 
 /*
+ * zs_registry_peek - zs_registry_find without the lock, for callers that
+ * act on the answer only as the program asked (never beyond its call):
+ * the tree is read while writers may run, and the answer kept only if no
+ * writer held the lock meanwhile.  Returns 0 with the entry in *out and
+ * the generation it was read at in *gen; ENOENT (no entry ends above
+ * addr); EAGAIN if a writer ran or was running (ask again under the
+ * lock).  Lock-free, async-signal-safe; always EAGAIN in thread-sanitizer
+ * builds.
+ */
+int zs_registry_peek(uintptr_t addr, struct zs_map *out, uint64_t *gen);
+
+/*
  * zs_registry_find - the entry covering addr, or else the first entry
  * that starts above addr.  Returns 0 with a copy in *out, or ENOENT if no
  * entry ends above addr.
@@ -89,8 +101,9 @@ int zs_registry_remove(uintptr_t start, uintptr_t end);
 
 /*
  * zs_registry_generation - a number that changes before every change of the
- * registry (insert, remove). A reader that saw generation G under the lock
- * and sees G again without it knows nothing changed in between. Lock-free.
+ * registry (insert, remove), odd while a writer holds the lock. A reader
+ * that saw generation G under the lock (or from zs_registry_peek) and sees
+ * G again without it knows nothing changed in between. Lock-free.
  */
 uint64_t zs_registry_generation(void);
 

@@ -248,6 +248,23 @@ bool zs_zap_cached(void *addr, size_t len, int advice, int *result) {
   return true;
 }
 
+/* zs_zap_peek - see zap.h. */
+bool zs_zap_peek(void *addr, size_t len, int advice, int *result) {
+  uintptr_t a = (uintptr_t)addr;
+  struct zs_map m;
+  uint64_t gen;
+  if ((a & (zs_state.page_size - 1)) || len == 0 || zs_registry_peek(a, &m, &gen) != 0 ||
+      m.start > a || len > m.end - a ||
+      zs_policy_action(m.kind, advice, &zs_state.caps) != ZS_ACT_ASKED)
+    return false;
+  if (zs_sys_madvise(addr, len, advice) != 0)
+    return false; /* the locked path redoes it and checks with the kernel */
+  remember(&m, gen);
+  zs_stats_add(m.kind, ZS_STAT_SEEN, 1);
+  *result = 0;
+  return true;
+}
+
 /* zs_zap - see zap.h. */
 int zs_zap(void *addr, size_t len, int advice, bool use_registry) {
   uintptr_t start = (uintptr_t)addr;

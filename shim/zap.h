@@ -30,4 +30,14 @@ int zs_zap(void *addr, size_t len, int advice, bool use_registry);
  */
 bool zs_zap_cached(void *addr, size_t len, int advice, int *result);
 
+/*
+ * zs_zap_peek - the other lock-free path: if the registry, read without
+ * the lock (zs_registry_peek), has one entry covering [addr, addr+len)
+ * whose kind the policy leaves as asked, make the program's own call and
+ * note the mapping for zs_zap_cached.  Never does more than the program
+ * asked.  Returns true with *result set (0), or false: nothing decided,
+ * take the locked path (zs_zap).
+ */
+bool zs_zap_peek(void *addr, size_t len, int advice, int *result);
+
 #endif
