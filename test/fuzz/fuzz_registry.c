@@ -135,6 +135,18 @@ static uintptr_t check_find(uintptr_t addr) {
            addr, rc == 0 ? &got : NULL, have ? &want : NULL);
   if (have && !same_entry(&got, &want))
     zf_die("find: entries differ", addr, &got, &want);
+  /* the lock-free read agrees with find when no writer runs (it is off,
+   * always EAGAIN, in thread-sanitizer builds) */
+  struct zs_map peeked;
+  uint64_t gen;
+  int prc = zs_registry_peek(addr, &peeked, &gen);
+  if (prc != EAGAIN && (prc != rc || (rc == 0 && !same_entry(&peeked, &got)) ||
+                        (prc == 0 && gen != zs_registry_generation())))
+    zf_die("peek: differs from find", addr, prc == 0 ? &peeked : NULL, rc == 0 ? &got : NULL);
+#if !defined(__SANITIZE_THREAD__)
+  if (prc == EAGAIN)
+    zf_die("peek: EAGAIN with no writer", addr, NULL, NULL);
+#endif
   return have ? want.end : 0;
 }
 
