@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -954,8 +955,15 @@ Test(registry, peek_under_a_churning_writer, .timeout = 60) {
   pthread_t r[2];
   for (int i = 0; i < 2; i++)
     pthread_create(&r[i], NULL, peek_reader, (void *)(uintptr_t)(i + 1));
+  /* at least 300,000 changes, and on until the readers have had 2,000
+   * answers (a loaded machine gives them few even windows), at most 3 M;
+   * a yield now and then lets the readers run on a single free CPU */
   unsigned seed = 7;
-  for (int round = 0; round < 300000; round++) {
+  for (int round = 0; round < 3000000; round++) {
+    if (round >= 300000 && atomic_load(&peek_good) >= 2000)
+      break;
+    if ((round & 255) == 0)
+      sched_yield();
     int k = rand_r(&seed) % PEEK_SLOTS;
     struct zs_map m = peek_slot(k);
     zs_registry_wrlock();
@@ -969,7 +977,7 @@ Test(registry, peek_under_a_churning_writer, .timeout = 60) {
   for (int i = 0; i < 2; i++)
     pthread_join(r[i], NULL);
   cr_assert_eq(atomic_load(&peek_bad), 0, "%ld torn answers", atomic_load(&peek_bad));
-  cr_assert_gt(atomic_load(&peek_good), 1000, "peek almost never answered (%ld)",
+  cr_assert_geq(atomic_load(&peek_good), 2000, "peek almost never answered (%ld)",
                atomic_load(&peek_good));
   zs_registry_wrlock();
   cr_assert_eq(zs_registry_check(), 0);
