@@ -670,6 +670,7 @@ static int run_worker(bool shim, bool quick, int shape, const long *lives, int n
     for (size_t p = 0; p < NPATH_NAMES; p++)
       run_path(&c, path_names[p]);
   }
+  free(ls.v); /* the array only; the mappings stay until exit */
   return 0;
 }
 
@@ -696,13 +697,14 @@ static int run_serve(bool shim, bool quick, int shape, long maxlive) {
     } else if (sscanf(line, "run %63s", arg) == 1 && run_path(&c, arg)) {
       /* results emitted */
     } else if (strncmp(line, "quit", 4) == 0) {
-      return 0;
+      break;
     } else {
       note("serve: bad command %.60s", line);
     }
     printf("{\"done\":1}\n");
     fflush(stdout);
   }
+  free(ls.v); /* the array only; the mappings stay until exit */
   return 0;
 }
 
@@ -791,6 +793,7 @@ static int run_mem(bool shim, bool quick, int shape) {
   if (before < 0 || after < 0)
     die("no Anonymous: in /proc/self/smaps_rollup");
   emit(&c, "mem_delta", (double)(after - before) * 1024.0);
+  free(ls.v); /* the array only; the mappings stay until exit */
   return 0;
 }
 
