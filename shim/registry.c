@@ -64,13 +64,13 @@ static uint32_t zs_fresh = 1;     /* next never-used index (0 is reserved) */
 static uint32_t zs_free_head;     /* free list through .left, ZS_NIL if empty */
 static uint32_t zs_root;          /* root of the tree, ZS_NIL if empty */
 static size_t zs_count;           /* entries in the tree */
-/* A sequence count: odd while a writer holds the lock (zs_registry_wrlock
- * to zs_registry_unlock), and moved by 2 before every change (so it moves
- * even for a caller that changes the registry without the lock: tests).
+/* A sequence count: odd while the tree is being changed (insert, remove:
+ * change_begin to change_end), so it moves by 2 with every change.
  * zs_registry_peek reads the tree without the lock and keeps what it read
- * only if the count was even and the same before and after. */
+ * only if the count was even and the same before and after.  A writer
+ * holding the lock but not changing the tree (inside the kernel's mmap,
+ * say) does not stop a peek. */
 static _Atomic uint64_t zs_generation;
-static bool zs_writing; /* a writer holds the lock; only that writer touches it */
 
 /* node - the node of index i (i != ZS_NIL and allocated). */
 static inline struct zs_node *node(uint32_t i) {
@@ -341,7 +341,7 @@ static int split(uint32_t i, uintptr_t start, uintptr_t end) {
 }
 
 /*
- * zs_registry_remove - carve [start, end) out of the registry.  Entries
+ * remove_range - carve [start, end) out of the registry.  Entries
  * inside are dropped (their descriptor refs released), an entry across the
  * lower edge loses its tail, one across the upper edge loses its head (its
  * offset advancing by as much), one containing the whole range is split in
@@ -352,8 +352,7 @@ static int split(uint32_t i, uintptr_t start, uintptr_t end) {
  * Either way nothing in [start, end) is left in the registry.  Returns 0
  * or ENOMEM; an empty range changes nothing.
  */
-int zs_registry_remove(uintptr_t start, uintptr_t end) {
-  atomic_fetch_add_explicit(&zs_generation, 2, memory_order_release);
+static int remove_range(uintptr_t start, uintptr_t end) {
   while (start < end) {
     uint32_t i = lookup(start);
     if (i == ZS_NIL)
@@ -426,10 +425,8 @@ static void neighbours(uintptr_t start, uint32_t *l, uint32_t *r) {
  */
 static void clear(uintptr_t start, uintptr_t end, uint32_t *l, uint32_t *r) {
   if ((*l != ZS_NIL && node(*l)->m.end > start) || (*r != ZS_NIL && node(*r)->m.start < end)) {
-    zs_registry_remove(start, end); /* ENOMEM: a split entry was dropped whole */
+    remove_range(start, end); /* ENOMEM: a split entry was dropped whole */
     neighbours(start, l, r);
-  } else {
-    atomic_fetch_add_explicit(&zs_generation, 2, memory_order_release);
   }
 }
 
@@ -450,10 +447,8 @@ static void clear(uintptr_t start, uintptr_t end, uint32_t *l, uint32_t *r) {
 static int insert_plain(const struct zs_map *m) {
   uint32_t l, r;
   neighbours(m->start, &l, &r);
-  if (l != ZS_NIL && node(l)->m.end >= m->end && joinable(&node(l)->m, m)) {
-    atomic_fetch_add_explicit(&zs_generation, 2, memory_order_release);
+  if (l != ZS_NIL && node(l)->m.end >= m->end && joinable(&node(l)->m, m))
     return 0; /* l starts at or below m->start and covers the range */
-  }
   clear(m->start, m->end, &l, &r);
   bool jl = l != ZS_NIL && node(l)->m.end == m->start && joinable(&node(l)->m, m);
   bool jr = r != ZS_NIL && node(r)->m.start == m->end && joinable(&node(r)->m, m);
@@ -483,9 +478,9 @@ static int insert_plain(const struct zs_map *m) {
 }
 
 /*
- * zs_registry_insert - add a copy of *m and take a ref on m->fdslot (if
+ * insert_entry - add a copy of *m and take a ref on m->fdslot (if
  * >= 0).  Whatever the registry held in [m->start, m->end) is carved out
- * first (zs_registry_remove), and only then is a node allocated: if none
+ * first (remove_range), and only then is a node allocated: if none
  * can be had, the old view of the range is gone all the same and the
  * range is unknown, never stale.  The ref is taken before the carve, which
  * may drop the slot's last other user, and given back if no node is had.
@@ -493,7 +488,7 @@ static int insert_plain(const struct zs_map *m) {
  * (insert_plain).  An empty range is not kept.  Returns 0 if *m was added,
  * or ENOMEM if no node could be had (nothing in the range, no ref taken).
  */
-int zs_registry_insert(const struct zs_map *m) {
+static int insert_entry(const struct zs_map *m) {
   if (m->start >= m->end)
     return 0;
   if (plain(m))
@@ -511,6 +506,33 @@ int zs_registry_insert(const struct zs_map *m) {
   zs_root = tree_insert(zs_root, i);
   zs_count++;
   return 0;
+}
+
+/* change_begin / change_end - around every change of the tree: the
+ * sequence count is odd from before the first node is touched until after
+ * the last, so zs_registry_peek keeps nothing it read meanwhile. */
+static void change_begin(void) {
+  atomic_fetch_add_explicit(&zs_generation, 1, memory_order_relaxed);
+  atomic_thread_fence(memory_order_release);
+}
+static void change_end(void) {
+  atomic_fetch_add_explicit(&zs_generation, 1, memory_order_release);
+}
+
+/* zs_registry_remove - see registry.h and remove_range. */
+int zs_registry_remove(uintptr_t start, uintptr_t end) {
+  change_begin();
+  int r = remove_range(start, end);
+  change_end();
+  return r;
+}
+
+/* zs_registry_insert - see registry.h and insert_entry. */
+int zs_registry_insert(const struct zs_map *m) {
+  change_begin();
+  int r = insert_entry(m);
+  change_end();
+  return r;
 }
 
 /*
@@ -647,7 +669,7 @@ static uint32_t peek_lookup(uintptr_t addr) {
 }
 
 /* zs_registry_peek - see registry.h.  A sequence-count read: the count
- * before (even: no writer), the walk and the copy, then the count again;
+ * before (even: no change running), the walk and the copy, then the count again;
  * any difference and nothing read is kept.  Thread-sanitizer builds do
  * not peek (the reads race with the writers by design). */
 int zs_registry_peek(uintptr_t addr, struct zs_map *out, uint64_t *gen) {
@@ -680,22 +702,13 @@ void zs_registry_rdlock(void) {
   pthread_rwlock_rdlock(&zs_reg_lock);
 }
 
-/* zs_registry_wrlock - take the registry lock for writing (changes); the
- * sequence count turns odd until the unlock. */
+/* zs_registry_wrlock - take the registry lock for writing (changes). */
 void zs_registry_wrlock(void) {
   pthread_rwlock_wrlock(&zs_reg_lock);
-  zs_writing = true;
-  atomic_fetch_add_explicit(&zs_generation, 1, memory_order_relaxed);
-  atomic_thread_fence(memory_order_release); /* odd before any node changes */
 }
 
-/* zs_registry_unlock - release the registry lock, read or write; a
- * writer's turns the sequence count even again (its changes before it). */
+/* zs_registry_unlock - release the registry lock, read or write. */
 void zs_registry_unlock(void) {
-  if (zs_writing) {
-    zs_writing = false;
-    atomic_fetch_add_explicit(&zs_generation, 1, memory_order_release);
-  }
   pthread_rwlock_unlock(&zs_reg_lock);
 }
 
@@ -707,8 +720,7 @@ void zs_registry_unlock(void) {
  */
 void zs_registry_reset_after_fork(void) {
   pthread_rwlock_init(&zs_reg_lock, NULL);
-  zs_writing = false;
   if (atomic_load_explicit(&zs_generation, memory_order_relaxed) & 1)
-    atomic_fetch_add_explicit(&zs_generation, 1, memory_order_relaxed); /* no writer here */
+    atomic_fetch_add_explicit(&zs_generation, 1, memory_order_relaxed); /* no change runs here */
   zs_fdkeep_reset_after_fork();
 }

@@ -72,9 +72,12 @@ int zs_registry_insert(const struct zs_map *m);
  * zs_registry_peek - zs_registry_find without the lock, for callers that
  * act on the answer only as the program asked (never beyond its call):
  * the tree is read while writers may run, and the answer kept only if no
- * writer held the lock meanwhile.  Returns 0 with the entry in *out and
+ * change of the tree ran meanwhile.  A writer may hold the lock (be inside
+ * the kernel's mmap, about to change the registry): the answer is then the
+ * registry's view just before that call's change, as a zap made just
+ * before the call would have had.  Returns 0 with the entry in *out and
  * the generation it was read at in *gen; ENOENT (no entry ends above
- * addr); EAGAIN if a writer ran or was running (ask again under the
+ * addr); EAGAIN if a change ran or was running (ask again under the
  * lock).  Lock-free, async-signal-safe; always EAGAIN in thread-sanitizer
  * builds.
  */
@@ -101,7 +104,7 @@ int zs_registry_remove(uintptr_t start, uintptr_t end);
 
 /*
  * zs_registry_generation - a number that changes before every change of the
- * registry (insert, remove), odd while a writer holds the lock. A reader
+ * registry (insert, remove), odd while one is being made. A reader
  * that saw generation G under the lock (or from zs_registry_peek) and sees
  * G again without it knows nothing changed in between. Lock-free.
  */
