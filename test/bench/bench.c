@@ -44,6 +44,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -550,6 +551,43 @@ static void bench_threads(const struct ctx *c, const char *name, int nthreads, b
     note("%s: %u of the mappings were not placed at the hint", name, missed);
 }
 
+/* A thread mapping and unmapping one page in a loop until told to stop. */
+struct churner {
+  struct loop l;
+  _Atomic int stop;
+};
+
+static void *churner_main(void *p) {
+  struct churner *ch = p;
+  pin_to(1);
+  while (!atomic_load(&ch->stop))
+    loop_churn(&ch->l, 64);
+  return NULL;
+}
+
+/* bench_beside_churner - touch + MADV_DONTNEED over 64 pages of one
+ * anonymous mapping on CPU 0 while another thread (CPU 1) maps and unmaps
+ * a page in a loop the whole time: each of its changes invalidates the
+ * zapping thread's note of its last mapping, so every zap takes the
+ * registry's read path while a writer is busy; emits name: the zapping
+ * thread's median ns per call. */
+static void bench_beside_churner(const struct ctx *c, const char *name) {
+  const unsigned n = 64;
+  size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+  struct churner ch = {.l = {.base = guarded_hole(pg), .unit = pg}};
+  pthread_t t;
+  if (pthread_create(&t, NULL, churner_main, &ch) != 0)
+    die("pthread_create");
+  pin_to(0);
+  struct loop l = {.base = map_or_die(n * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1),
+                   .unit = pg, .npages = n, .advice = MADV_DONTNEED, .touch = true};
+  emit(c, name, time_batches(loop_zap, &l, c->s->calls_small, c->s->batches));
+  atomic_store(&ch.stop, 1);
+  pthread_join(t, NULL);
+  munmap(l.base, n * pg);
+  unguard_hole(ch.l.base, pg);
+}
+
 /* The extra live mappings of one shape, kept until the process ends. */
 struct live_set {
   char **v;     /* the mappings (capacity: the largest count asked) */
@@ -609,7 +647,7 @@ static void live_grow(struct live_set *ls, long want) {
 /* Per-call paths by name, for the serve mode and the one-shot worker. */
 static const char *const path_names[] = {"churn4k", "churn64k", "dontneed4k", "dontneed4k_cold",
                                          "remove_shmem", "xlate_shmem", "xlate_hugetlb",
-                                         "dontneed4k_2t", "churnzap_4t"};
+                                         "dontneed4k_2t", "churnzap_4t", "dontneed4k_churner"};
 #define NPATH_NAMES (sizeof path_names / sizeof path_names[0])
 
 /* run_path - measure path name at c (emits its result). Returns false if
@@ -636,6 +674,8 @@ static bool run_path(const struct ctx *c, const char *name) {
     bench_threads(c, name, 2, false, c->s->calls_shmem);
   else if (strcmp(name, "churnzap_4t") == 0)
     bench_threads(c, name, 4, true, c->s->calls_4t);
+  else if (strcmp(name, "dontneed4k_churner") == 0)
+    bench_beside_churner(c, name);
   else
     return false;
   pin_to(1);
@@ -1231,6 +1271,7 @@ static const struct path paths[] = {
   {"xlate_shmem", "touch+DONTNEED->REMOVE 4 KiB memfd (bare: REMOVE)", 1.03, true},
   {"xlate_hugetlb", "touch+DONTNEED->REMOVE 2 MiB hugetlbfs (bare: REMOVE)", 1.03, true},
   {"churnzap_4t", "4 threads: mmap+touch+DONTNEED+munmap 4 KiB (ns/round/thread)", 1.05, false},
+  {"dontneed4k_churner", "touch+DONTNEED 4 KiB anon beside a thread mapping+unmapping", 1.05, false},
   {"dontneed4k_cold", "DONTNEED 4 KiB not resident (syscall only; info)", 0, false},
 };
 #define NPATHS (sizeof paths / sizeof paths[0])
