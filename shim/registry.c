@@ -603,6 +603,7 @@ size_t zs_registry_bytes(void) {
 }
 
 /* ---- lock-free reading (zs_registry_peek) ---- */
+#if !ZS_REGISTRY_NO_PEEK
 
 /* A word of a node, read while a writer may be changing it: an aligned
  * 8-byte load is whole on the architectures the shim runs on; what it
@@ -668,12 +669,14 @@ static uint32_t peek_lookup(uintptr_t addr) {
   return above;
 }
 
+#endif /* !ZS_REGISTRY_NO_PEEK */
+
 /* zs_registry_peek - see registry.h.  A sequence-count read: the count
  * before (even: no change running), the walk and the copy, then the count again;
  * any difference and nothing read is kept.  Thread-sanitizer builds do
  * not peek (the reads race with the writers by design). */
 int zs_registry_peek(uintptr_t addr, struct zs_map *out, uint64_t *gen) {
-#if defined(__SANITIZE_THREAD__)
+#if ZS_REGISTRY_NO_PEEK
   (void)addr, (void)out, (void)gen;
   return EAGAIN;
 #else

@@ -68,6 +68,21 @@ void zs_registry_unlock(void);
  */
 int zs_registry_insert(const struct zs_map *m);
 
+/* ZS_REGISTRY_NO_PEEK - 1 in thread-sanitizer builds (GCC's
+ * __SANITIZE_THREAD__, clang's __has_feature(thread_sanitizer)), where
+ * zs_registry_peek always answers EAGAIN: its reads race with the writers
+ * by design, which the sanitizer would report. */
+#if defined(__SANITIZE_THREAD__)
+#define ZS_REGISTRY_NO_PEEK 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define ZS_REGISTRY_NO_PEEK 1
+#endif
+#endif
+#ifndef ZS_REGISTRY_NO_PEEK
+#define ZS_REGISTRY_NO_PEEK 0
+#endif
+
 /*
  * zs_registry_peek - zs_registry_find without the lock, for callers that
  * act on the answer only as the program asked (never beyond its call):
