@@ -45,7 +45,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -53,6 +52,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "guest"))
 import image  # noqa: E402  (test/real/guest/image.py)
+from qemu_common import (QMP, Fail, Skip, connect_unix, free_hugepages,  # noqa: E402
+                         hugetlbfs_dir, need)
 
 MIB = 1024 * 1024
 QBOOT = "/usr/share/qemu/qboot.rom"  # minimal firmware (qemu-system-data)
@@ -88,89 +89,14 @@ BACKENDS = {
 }
 
 
-class Fail(Exception):
-    """The test failed: the message says why."""
-
-
-class Skip(Exception):
-    """A resource is missing (outside CI): the message says which."""
-
-
-def need(have, what):
-    """Raise Fail in CI (CI=true), Skip elsewhere, when have is false."""
-    if have:
-        return
-    if os.environ.get("CI") == "true":
-        raise Fail("missing (required in CI): " + what)
-    raise Skip(what)
-
-
 def log(msg):
     """Progress to stdout, flushed (ctest shows it on failure)."""
     print("qemu_guest: " + msg, flush=True)
 
 
 # ----------------------------------------------------------------------
-# QMP and the serial console
+# The serial console (QMP: qemu_common.py)
 # ----------------------------------------------------------------------
-
-def connect_unix(path, timeout, what, proc=None):
-    """Return a socket connected to the unix socket at path, retrying until
-    timeout seconds have passed or proc (a Popen) has exited."""
-    deadline = time.monotonic() + timeout
-    while True:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            s.connect(path)
-            return s
-        except OSError:
-            s.close()
-            if time.monotonic() > deadline or (proc and proc.poll() is not None):
-                raise Fail("cannot connect to %s at %s" % (what, path))
-            time.sleep(0.05)
-
-
-class QMP:
-    """A QMP connection: commands in, replies out; events kept."""
-
-    def __init__(self, path, timeout, proc=None):
-        """Connect, read the greeting, enter command mode."""
-        self.sock = connect_unix(path, timeout, "QMP", proc)
-        self.sock.settimeout(60)
-        self.buf = b""
-        self.events = []
-        self._read()
-        self.cmd("qmp_capabilities")
-
-    def _read(self):
-        """Return the next JSON object from the socket."""
-        while b"\n" not in self.buf:
-            data = self.sock.recv(65536)
-            if not data:
-                raise Fail("QMP connection closed")
-            self.buf += data
-        line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
-
-    def cmd(self, name, **args):
-        """Run one command; return its "return" value or raise Fail."""
-        msg = {"execute": name}
-        if args:
-            msg["arguments"] = args
-        self.sock.sendall(json.dumps(msg).encode() + b"\n")
-        while True:
-            r = self._read()
-            if "event" in r:
-                self.events.append(r)
-                continue
-            if "error" in r:
-                raise Fail("QMP %s: %s" % (name, r["error"].get("desc", r["error"])))
-            return r.get("return")
-
-    def close(self):
-        """Close the socket."""
-        self.sock.close()
-
 
 class Console:
     """The guest's serial console (a QEMU chardev socket): lines read by a
@@ -342,25 +268,6 @@ class Qemu:
 # ----------------------------------------------------------------------
 # Host memory of the guest RAM
 # ----------------------------------------------------------------------
-
-def hugetlbfs_dir():
-    """The mount point of a hugetlbfs for 2 MiB pages, or None."""
-    with open("/proc/mounts") as f:
-        for line in f:
-            dev, mnt, fstype, opts = line.split()[:4]
-            if fstype == "hugetlbfs" and ("pagesize=2M" in opts or "pagesize" not in opts):
-                return mnt
-    return None
-
-
-def free_hugepages():
-    """Free 2 MiB huge pages, or 0 if there is no pool."""
-    try:
-        with open("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages") as f:
-            return int(f.read())
-    except OSError:
-        return 0
-
 
 def ram_vma(pid, size):
     """The smaps entry (dict of its kB fields, plus "name") of QEMU's guest
@@ -632,6 +539,45 @@ def settle(a, q, secs=0.6):
     return last
 
 
+def boot_guest(a, run_dir, accel, shim, work_mb, churn_mb, res):
+    """Start the one guest of a balloon or reporting run and wait until its
+    workload has passed once; res["boot_s"] gets the time.  Returns the
+    Qemu.  Raises Fail."""
+    t0 = time.monotonic()
+    q = Qemu(a, run_dir, "guest", accel, shim, append_line(a, work_mb, churn_mb),
+             wrapper=a.wrapper)
+    q.con.wait(r"^zg: ready", a.boot_timeout, what="guest boot")
+    q.con.wait(r"^zg: pass \d+ ok", 30, what="workload")
+    res["boot_s"] = round(time.monotonic() - t0, 1)
+    return q
+
+
+def reuse_and_check(a, q, res, after):
+    """The guest takes the memory back: touch a.reuse_mb MiB again, then its
+    full check; the guest must still be running.  Sets res["held_reused_mb"]
+    and res["verdict"]; returns the host figures.  Raises Fail."""
+    start = len(q.con.lines)
+    q.con.send("churn %d\n" % a.reuse_mb)
+    q.con.wait(r"^zg: churn %d ok" % a.reuse_mb, 60, start, what="reuse after " + after)
+    b, f = settle(a, q)
+    res["held_reused_mb"] = round(b / MIB, 1)
+    res["verdict"] = guest_check(q, start)
+    st = q.qmp.cmd("query-status").get("status")
+    if st != "running":
+        raise Fail("guest is %s after %s" % (st, after))
+    return f
+
+
+def guest_shim_log(run_dir, be, res):
+    """Check the one guest's shim log (check_shim_log); res["translated"]
+    gets the count, its statistics lines are logged.  Raises Fail."""
+    n, stats = check_shim_log(os.path.join(run_dir, "guest.zapshim.log"), be, "guest",
+                              be["expect"] == "translated")
+    res["translated"] = n
+    for l in stats:
+        log("  " + l)
+
+
 def run_balloon(a, shim, accel, run_dir):
     """Inflate, measure, deflate, reuse; return the figures.  Raises Fail."""
     be = BACKENDS[a.backend]
@@ -639,12 +585,7 @@ def run_balloon(a, shim, accel, run_dir):
     res = {}
     q = None
     try:
-        t0 = time.monotonic()
-        q = Qemu(a, run_dir, "guest", accel, shim, append_line(a, a.balloon_work_mb, a.churn_mb),
-                 wrapper=a.wrapper)
-        q.con.wait(r"^zg: ready", a.boot_timeout, what="guest boot")
-        i, _ = q.con.wait(r"^zg: pass \d+ ok", 30, what="workload")
-        res["boot_s"] = round(time.monotonic() - t0, 1)
+        q = boot_guest(a, run_dir, accel, shim, a.balloon_work_mb, a.churn_mb, res)
         b0, f0 = settle(a, q)
         target = size - a.inflate_mb * MIB
         q.qmp.cmd("balloon", value=target)
@@ -657,16 +598,7 @@ def run_balloon(a, shim, accel, run_dir):
         res["figures_before"], res["figures_inflated"] = f0, f1
         q.qmp.cmd("balloon", value=size)
         res["deflate_s"] = round(wait_balloon(q, size, 60, "deflate"), 2)
-        # The guest takes the memory back: touch most of it again, check it.
-        start = len(q.con.lines)
-        q.con.send("churn %d\n" % a.reuse_mb)
-        q.con.wait(r"^zg: churn %d ok" % a.reuse_mb, 60, start, what="reuse after deflate")
-        b2, f2 = settle(a, q)
-        res["held_reused_mb"] = round(b2 / MIB, 1)
-        res["verdict"] = guest_check(q, start)
-        st = q.qmp.cmd("query-status").get("status")
-        if st != "running":
-            raise Fail("guest is %s after the balloon" % st)
+        f2 = reuse_and_check(a, q, res, "deflate")
         log("%s: inflated by %d MiB in %.2f s: host memory of the RAM %.1f -> %.1f MiB "
             "(freed %.1f MiB); deflated in %.2f s, reused %d MiB: %.1f MiB; %s"
             % ("shim" if shim else "no shim", a.inflate_mb, res["inflate_s"],
@@ -682,11 +614,7 @@ def run_balloon(a, shim, accel, run_dir):
         raise Fail("%s: the balloon gave back %.1f MiB of host memory (want >= %d)"
                    % ("shim" if shim else "no shim", res["freed_mb"], be["balloon_min_mb"]))
     if shim:
-        n, stats = check_shim_log(os.path.join(run_dir, "guest.zapshim.log"), be, "guest",
-                                  be["expect"] == "translated")
-        res["translated"] = n
-        for l in stats:
-            log("  " + l)
+        guest_shim_log(run_dir, be, res)
     return res
 
 
@@ -697,12 +625,7 @@ def run_reporting(a, shim, accel, run_dir):
     res = {}
     q = None
     try:
-        t0 = time.monotonic()
-        q = Qemu(a, run_dir, "guest", accel, shim, append_line(a, a.balloon_work_mb, 0),
-                 wrapper=a.wrapper)
-        q.con.wait(r"^zg: ready", a.boot_timeout, what="guest boot")
-        q.con.wait(r"^zg: pass \d+ ok", 30, what="workload")
-        res["boot_s"] = round(time.monotonic() - t0, 1)
+        q = boot_guest(a, run_dir, accel, shim, a.balloon_work_mb, 0, res)
         b0, f0 = settle(a, q, 1.0)
         start = len(q.con.lines)
         q.con.send("churn %d\n" % a.report_churn_mb)
@@ -724,15 +647,7 @@ def run_reporting(a, shim, accel, run_dir):
         res["held_reported_mb"] = round(b2 / MIB, 1)
         res["freed_mb"] = round((b1 - b2) / MIB, 1)
         res["report_s"] = round(low_t - t1, 1)
-        start = len(q.con.lines)
-        q.con.send("churn %d\n" % a.reuse_mb)
-        q.con.wait(r"^zg: churn %d ok" % a.reuse_mb, 60, start, what="reuse after reporting")
-        b3, f3 = settle(a, q)
-        res["held_reused_mb"] = round(b3 / MIB, 1)
-        res["verdict"] = guest_check(q, start)
-        st = q.qmp.cmd("query-status").get("status")
-        if st != "running":
-            raise Fail("guest is %s after free page reporting" % st)
+        f3 = reuse_and_check(a, q, res, "free page reporting")
         log("%s: host memory of the RAM %.1f MiB idle, %.1f MiB after the guest touched and "
             "freed %d MiB, %.1f MiB once reported (freed %.1f MiB in %.1f s); reused %d MiB: "
             "%.1f MiB; %s" % ("shim" if shim else "no shim", res["held_idle_mb"],
@@ -749,11 +664,7 @@ def run_reporting(a, shim, accel, run_dir):
         raise Fail("%s: free page reporting gave back %.1f MiB of host memory (want >= %d)"
                    % ("shim" if shim else "no shim", res["freed_mb"], a.report_min_mb))
     if shim:
-        n, stats = check_shim_log(os.path.join(run_dir, "guest.zapshim.log"), be, "guest",
-                                  be["expect"] == "translated")
-        res["translated"] = n
-        for l in stats:
-            log("  " + l)
+        guest_shim_log(run_dir, be, res)
     return res
 
 

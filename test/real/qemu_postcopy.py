@@ -23,16 +23,16 @@ Only the Python 3 standard library is used.
 """
 
 import argparse
-import json
 import os
 import re
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import sys
 import time
+
+from qemu_common import QMP, Fail, Skip, free_hugepages, hugetlbfs_dir, need
 
 MIB = 1024 * 1024
 HPAGE = 2 * MIB
@@ -81,23 +81,6 @@ BACKENDS = {
         "huge": True,
     },
 }
-
-
-class Fail(Exception):
-    """The test failed: the message says why."""
-
-
-class Skip(Exception):
-    """A resource is missing (outside CI): the message says which."""
-
-
-def need(have, what):
-    """Raise Fail in CI (CI=true), Skip elsewhere, when have is false."""
-    if have:
-        return
-    if os.environ.get("CI") == "true":
-        raise Fail("missing (required in CI): " + what)
-    raise Skip(what)
 
 
 def log(msg):
@@ -168,86 +151,8 @@ def guest_image(ram_size):
 
 
 # ----------------------------------------------------------------------
-# QMP
-# ----------------------------------------------------------------------
-
-class QMP:
-    """A QMP connection over a unix socket: commands in, replies out;
-    asynchronous events are kept in self.events."""
-
-    def __init__(self, path, timeout):
-        """Connect to the socket at path (retrying until timeout seconds
-        have passed), read the greeting and enter command mode."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                self.sock.connect(path)
-                break
-            except OSError:
-                self.sock.close()
-                if time.monotonic() > deadline:
-                    raise Fail("cannot connect to QMP at " + path)
-                time.sleep(0.05)
-        self.sock.settimeout(120)
-        self.buf = b""
-        self.events = []
-        self._read()  # greeting
-        self.cmd("qmp_capabilities")
-
-    def _read(self):
-        """Return the next JSON object from the socket."""
-        while b"\n" not in self.buf:
-            data = self.sock.recv(65536)
-            if not data:
-                raise Fail("QMP connection closed")
-            self.buf += data
-        line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
-
-    def cmd(self, name, **args):
-        """Run one command; return its "return" value or raise Fail with
-        QEMU's error."""
-        msg = {"execute": name}
-        if args:
-            msg["arguments"] = args
-        self.sock.sendall(json.dumps(msg).encode() + b"\n")
-        while True:
-            r = self._read()
-            if "event" in r:
-                self.events.append(r)
-                continue
-            if "error" in r:
-                raise Fail("QMP %s: %s" % (name, r["error"].get("desc", r["error"])))
-            return r.get("return")
-
-    def close(self):
-        """Close the socket."""
-        self.sock.close()
-
-
-# ----------------------------------------------------------------------
 # The test
 # ----------------------------------------------------------------------
-
-def hugetlbfs_dir():
-    """The mount point of a hugetlbfs for 2 MiB pages, or None."""
-    with open("/proc/mounts") as f:
-        for line in f:
-            dev, mnt, fstype, opts = line.split()[:4]
-            if fstype == "hugetlbfs" and ("pagesize=2M" in opts or "pagesize" not in opts):
-                return mnt
-    return None
-
-
-def free_hugepages():
-    """Free 2 MiB huge pages, or 0 if there is no pool."""
-    try:
-        with open("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages") as f:
-            return int(f.read())
-    except OSError:
-        return 0
-
 
 def qemu_argv(a, role, qmp_path, kernel, blob, accel):
     """The command line of one QEMU (role "src" or "dst")."""
@@ -287,7 +192,7 @@ def start_qemu(a, role, kernel, blob, accel):
     proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL)
     try:
-        qmp = QMP(qmp_path, 30)
+        qmp = QMP(qmp_path, 30, io_timeout=120)
     except Fail:
         proc.kill()
         proc.wait()
