@@ -27,10 +27,10 @@
 /* The process whose descriptor table holds the shim's descriptors. */
 static _Atomic int owner_pid;
 
-/* zs_fdguard_set_owner - see fdguard.h.  Also (re)marks the process for
- * forkmark.h, at load and in a fork child: the pid is asked once for both. */
+/* zs_fdguard_set_owner - see fdguard.h.  The pid from forkmark.h (asked
+ * once, at load and in a fork child, by zs_forkmark_init). */
 void zs_fdguard_set_owner(void) {
-  atomic_store_explicit(&owner_pid, (int)zs_forkmark_init(), memory_order_relaxed);
+  atomic_store_explicit(&owner_pid, (int)zs_forkmark_pid(), memory_order_relaxed);
 }
 
 /* may_be_ours - cheap test: fd is at or above the lowest shim number and

@@ -323,7 +323,7 @@ int zs_madvise(void *addr, size_t len, int advice) {
   if (!zs_ready())
     return zs_sys_madvise(addr, len, advice);
   int r;
-  if (zs_zap_cached(addr, len, advice, &r) || zs_zap_peek(addr, len, advice, &r))
+  if (zs_zap_lockfree(addr, len, advice, &r))
     return r;
   if (!zs_enter())
     return zap_nested(addr, len, advice);

@@ -229,38 +229,57 @@ static void remember(const struct zs_map *m, uint64_t gen) {
   cache.generation = gen;
 }
 
-/* zs_zap_cached - see zap.h. */
-bool zs_zap_cached(void *addr, size_t len, int advice, int *result) {
-  uintptr_t a = (uintptr_t)addr;
-  size_t page = zs_state.page_size;
-  uint64_t gen = cache.generation;
-  atomic_signal_fence(memory_order_seq_cst);
-  if (a < cache.start || a >= cache.end || len == 0 || len > cache.end - a ||
-      (a & (page - 1)) || zs_policy_action(cache.kind, advice, &zs_state.caps) != ZS_ACT_ASKED)
-    return false;
-  atomic_signal_fence(memory_order_seq_cst);
-  if (gen != cache.generation || gen != zs_registry_generation())
-    return false;
+/* asked_within - true if [a, a+len) is page-aligned, not empty, inside
+ * [start, end), and the policy leaves kind as the program asked. */
+static bool asked_within(uintptr_t a, size_t len, int advice, uintptr_t start, uintptr_t end,
+                         int kind) {
+  return a >= start && a < end && len != 0 && len <= end - a &&
+         !(a & (zs_state.page_size - 1)) &&
+         zs_policy_action(kind, advice, &zs_state.caps) == ZS_ACT_ASKED;
+}
+
+/* asked_call - the program's own call, counted as seen for kind.  Returns
+ * true if it succeeded; on failure the locked path redoes it and checks
+ * with the kernel. */
+static bool asked_call(void *addr, size_t len, int advice, int kind) {
   if (zs_sys_madvise(addr, len, advice) != 0)
-    return false; /* the locked path redoes it and checks with the kernel */
-  zs_stats_add(cache.kind, ZS_STAT_SEEN, 1);
-  *result = 0;
+    return false;
+  zs_stats_add(kind, ZS_STAT_SEEN, 1);
   return true;
 }
 
-/* zs_zap_peek - see zap.h. */
-bool zs_zap_peek(void *addr, size_t len, int advice, int *result) {
-  uintptr_t a = (uintptr_t)addr;
+/* from_note - inside the mapping this thread last zapped as asked, the
+ * registry unchanged since: the program's own call.  Returns true if made. */
+static bool from_note(void *addr, size_t len, int advice) {
+  uint64_t gen = cache.generation;
+  atomic_signal_fence(memory_order_seq_cst);
+  uintptr_t start = cache.start, end = cache.end;
+  int kind = cache.kind;
+  atomic_signal_fence(memory_order_seq_cst);
+  if (gen != cache.generation || gen != zs_registry_generation() ||
+      !asked_within((uintptr_t)addr, len, advice, start, end, kind))
+    return false;
+  return asked_call(addr, len, advice, kind);
+}
+
+/* from_peek - one registry entry, read without the lock, covers the range
+ * and is left as asked: the program's own call, the entry noted for
+ * from_note.  Returns true if made. */
+static bool from_peek(void *addr, size_t len, int advice) {
   struct zs_map m;
   uint64_t gen;
-  if ((a & (zs_state.page_size - 1)) || len == 0 || zs_registry_peek(a, &m, &gen) != 0 ||
-      m.start > a || len > m.end - a ||
-      zs_policy_action(m.kind, advice, &zs_state.caps) != ZS_ACT_ASKED)
+  if (zs_registry_peek((uintptr_t)addr, &m, &gen) != 0 ||
+      !asked_within((uintptr_t)addr, len, advice, m.start, m.end, m.kind) ||
+      !asked_call(addr, len, advice, m.kind))
     return false;
-  if (zs_sys_madvise(addr, len, advice) != 0)
-    return false; /* the locked path redoes it and checks with the kernel */
   remember(&m, gen);
-  zs_stats_add(m.kind, ZS_STAT_SEEN, 1);
+  return true;
+}
+
+/* zs_zap_lockfree - see zap.h. */
+bool zs_zap_lockfree(void *addr, size_t len, int advice, int *result) {
+  if (!from_note(addr, len, advice) && !from_peek(addr, len, advice))
+    return false;
   *result = 0;
   return true;
 }

@@ -22,22 +22,15 @@
 int zs_zap(void *addr, size_t len, int advice, bool use_registry);
 
 /*
- * zs_zap_cached - the lock-free fast path: if [addr, addr+len) lies inside
- * the mapping this thread last zapped as asked, the registry has not
- * changed since (zs_registry_generation), and the policy leaves that kind
- * as asked, make the program's own call. Returns true with *result set
- * (0), or false: nothing decided, take the locked path (zs_zap).
+ * zs_zap_lockfree - the fast paths, taking no lock: if [addr, addr+len)
+ * lies inside the mapping this thread last zapped as asked and the
+ * registry has not changed since (zs_registry_generation), or else inside
+ * one registry entry read without the lock (zs_registry_peek), and the
+ * policy leaves that kind as asked, make the program's own call (and note
+ * the mapping for the next time).  Never does more than the program asked.
+ * Returns true with *result set (0), or false: nothing decided, take the
+ * locked path (zs_zap).
  */
-bool zs_zap_cached(void *addr, size_t len, int advice, int *result);
-
-/*
- * zs_zap_peek - the other lock-free path: if the registry, read without
- * the lock (zs_registry_peek), has one entry covering [addr, addr+len)
- * whose kind the policy leaves as asked, make the program's own call and
- * note the mapping for zs_zap_cached.  Never does more than the program
- * asked.  Returns true with *result set (0), or false: nothing decided,
- * take the locked path (zs_zap).
- */
-bool zs_zap_peek(void *addr, size_t len, int advice, int *result);
+bool zs_zap_lockfree(void *addr, size_t len, int advice, int *result);
 
 #endif
