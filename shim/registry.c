@@ -377,17 +377,8 @@ static int remove_range(uintptr_t start, uintptr_t end) {
   return 0;
 }
 
-/*
- * plain - true if *m is plain anonymous private memory as registry.h
- * defines it: kind ANON_PRIVATE, flags ZS_MAP_ANON alone or with
- * ZS_MAP_DONTFORK, 4 KiB pages, no kept descriptor, no file identity.
- * Neighbouring plain entries with the same flags are kept as one.
- */
-static inline bool plain(const struct zs_map *m) {
-  return m->kind == ZAPSHIM_KIND_ANON_PRIVATE &&
-         (m->flags & (uint8_t)~ZS_MAP_DONTFORK) == ZS_MAP_ANON && m->page_shift == 12 &&
-         m->fdslot == -1 && m->ino == 0 && m->dev == 0;
-}
+/* plain - zs_map_plain (registry.h). */
+static inline bool plain(const struct zs_map *m) { return zs_map_plain(m); }
 
 /* joinable - true if entry e and plain *m may be one entry: e is plain
  * with the same flags. */
@@ -519,8 +510,12 @@ static void change_end(void) {
   atomic_fetch_add_explicit(&zs_generation, 1, memory_order_release);
 }
 
-/* zs_registry_remove - see registry.h and remove_range. */
+/* zs_registry_remove - see registry.h and remove_range.  A range no
+ * entry overlaps is no change: the generation stays. */
 int zs_registry_remove(uintptr_t start, uintptr_t end) {
+  uint32_t i = lookup(start);
+  if (i == ZS_NIL || node(i)->m.start >= end)
+    return 0;
   change_begin();
   int r = remove_range(start, end);
   change_end();
@@ -547,6 +542,29 @@ int zs_registry_find(uintptr_t addr, struct zs_map *out) {
   if (out)
     *out = node(i)->m;
   return 0;
+}
+
+/* gap_around - given the node covering addr or the first above it (i,
+ * as lookup() answers) and the node of greatest start at or below addr
+ * (below): the free range around addr into *lo, *hi.  Returns 0, or
+ * EEXIST if i covers addr. */
+static int gap_around(uintptr_t addr, const struct zs_map *below, const struct zs_map *above,
+                      uintptr_t *lo, uintptr_t *hi) {
+  if (above && above->start <= addr)
+    return EEXIST;
+  *lo = below ? below->end : 0;
+  *hi = above ? above->start : UINTPTR_MAX;
+  return 0;
+}
+
+/* zs_registry_gap - see registry.h.  One descent. */
+int zs_registry_gap(uintptr_t addr, uintptr_t *lo, uintptr_t *hi) {
+  uint32_t l, r;
+  neighbours(addr, &l, &r);
+  if (l != ZS_NIL && node(l)->m.end > addr)
+    return EEXIST;
+  return gap_around(addr, l == ZS_NIL ? NULL : &node(l)->m, r == ZS_NIL ? NULL : &node(r)->m,
+                    lo, hi);
 }
 
 /*
@@ -669,7 +687,67 @@ static uint32_t peek_lookup(uintptr_t addr) {
   return above;
 }
 
+/* peek_neighbours - neighbours() over words read without the lock (as
+ * peek_lookup): the nodes of greatest start at or below addr and of
+ * smallest start above it into *l, *r.  Returns false if the walk went
+ * astray. */
+static bool peek_neighbours(uintptr_t addr, uint32_t *l, uint32_t *r) {
+  uint32_t t = __atomic_load_n(&zs_root, __ATOMIC_RELAXED);
+  *l = *r = ZS_NIL;
+  for (int steps = 0; t != ZS_NIL; steps++) {
+    const struct zs_node *n = peek_node(t);
+    if (n == NULL || steps == 64)
+      return false;
+    uint32_t left, right;
+    peek_links(n, &left, &right);
+    if (addr < (uintptr_t)peek_word(&n->m.start)) {
+      *r = t;
+      t = left;
+    } else {
+      *l = t;
+      t = right;
+    }
+  }
+  return true;
+}
+
+/* peek_bounds - the start and end of node i (ZS_NIL: none) into *m;
+ * false if its chunk is not mapped. */
+static bool peek_bounds(uint32_t i, struct zs_map *m) {
+  if (i == ZS_NIL)
+    return true;
+  const struct zs_node *n = peek_node(i);
+  if (n == NULL)
+    return false;
+  m->start = (uintptr_t)peek_word(&n->m.start);
+  m->end = (uintptr_t)peek_word(&n->m.end);
+  return true;
+}
+
 #endif /* !ZS_REGISTRY_NO_PEEK */
+
+/* zs_registry_peek_gap - see registry.h.  The same sequence-count read
+ * as zs_registry_peek, of the two neighbours' bounds. */
+int zs_registry_peek_gap(uintptr_t addr, uintptr_t *lo, uintptr_t *hi, uint64_t *gen) {
+#if ZS_REGISTRY_NO_PEEK
+  (void)addr, (void)lo, (void)hi, (void)gen;
+  return EAGAIN;
+#else
+  uint64_t g = atomic_load_explicit(&zs_generation, memory_order_acquire);
+  if (g & 1)
+    return EAGAIN;
+  uint32_t l, r;
+  struct zs_map below, above;
+  bool whole = peek_neighbours(addr, &l, &r) && peek_bounds(l, &below) && peek_bounds(r, &above);
+  atomic_thread_fence(memory_order_acquire);
+  if (!whole || atomic_load_explicit(&zs_generation, memory_order_relaxed) != g)
+    return EAGAIN;
+  if (l != ZS_NIL && below.end > addr)
+    return EEXIST;
+  *gen = g;
+  return gap_around(addr, l == ZS_NIL ? NULL : &below, r == ZS_NIL ? NULL : &above, lo, hi);
+#endif
+}
 
 /* zs_registry_peek - see registry.h.  A sequence-count read: the count
  * before (even: no change running), the walk and the copy, then the count again;

@@ -1,5 +1,9 @@
 /*
- * registry.h - the shadow registry: one entry per mapping the shim saw made.
+ * registry.h - the shadow registry: one entry per mapping the shim saw made,
+ * but for plain anonymous private memory (below), which the preload's mmap
+ * does not enter: every advice there is the program's own call, or is
+ * confirmed by the kernel first, so an allocator's mmap and munmap pay no
+ * tree change (hooks.c).
  *
  * Entries never overlap.  Storage comes from raw anonymous mmap in chunks,
  * never from malloc; lookups, inserts and removals are O(log n) (a balanced
@@ -18,7 +22,9 @@
  * after a failed insert or remove the range (and, for a failed split, the
  * rest of the entry that contained it) is unknown, never stale.
  *
- * Plain anonymous private memory - kind ZAPSHIM_KIND_ANON_PRIVATE, flags
+ * The registry still keeps plain entries where a caller inserts them (its
+ * structure allows them; the fuzz model covers them):
+ * plain anonymous private memory - kind ZAPSHIM_KIND_ANON_PRIVATE, flags
  * ZS_MAP_ANON alone or with ZS_MAP_DONTFORK, page_shift 12, fdslot -1, ino
  * 0, dev 0: the bulk of every allocator's mappings - is kept coarser: an
  * entry of it means "every page here was seen mapped as plain anonymous
@@ -39,7 +45,24 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#include <stdbool.h>
+
 #include "map.h"
+#include "zapshim.h"
+
+/*
+ * zs_map_plain - true if *m is plain anonymous private memory as above:
+ * kind ANON_PRIVATE, flags ZS_MAP_ANON alone or with ZS_MAP_DONTFORK,
+ * 4 KiB pages, no kept descriptor, no file identity.  Neighbouring plain
+ * entries with the same flags are kept as one.  The preload's mmap does
+ * not register such memory (hooks.c); it is what every advice leaves as
+ * the program asked.
+ */
+static inline bool zs_map_plain(const struct zs_map *m) {
+  return m->kind == ZAPSHIM_KIND_ANON_PRIVATE &&
+         (m->flags & (uint8_t)~ZS_MAP_DONTFORK) == ZS_MAP_ANON && m->page_shift == 12 &&
+         m->fdslot == -1 && m->ino == 0 && m->dev == 0;
+}
 
 /* Nodes per storage chunk (917504 bytes).  Index 0 is never used, so the
  * first chunk holds ZS_CHUNK_NODES - 1 entries and every later one
@@ -99,6 +122,23 @@ int zs_registry_insert(const struct zs_map *m);
 int zs_registry_peek(uintptr_t addr, struct zs_map *out, uint64_t *gen);
 
 /*
+ * zs_registry_gap - the free range around addr: returns 0 with [*lo, *hi)
+ * the largest range holding addr that no entry overlaps (*lo the end of
+ * the entry below, or 0; *hi the start of the entry above, or
+ * UINTPTR_MAX), or EEXIST if an entry covers addr.
+ */
+int zs_registry_gap(uintptr_t addr, uintptr_t *lo, uintptr_t *hi);
+
+/*
+ * zs_registry_peek_gap - zs_registry_gap without the lock, as
+ * zs_registry_peek reads: returns 0 with the gap and the generation it
+ * was read at in *gen; EEXIST if an entry covers addr; EAGAIN if a change
+ * ran or was running.  Lock-free, async-signal-safe; always EAGAIN in
+ * thread-sanitizer builds.
+ */
+int zs_registry_peek_gap(uintptr_t addr, uintptr_t *lo, uintptr_t *hi, uint64_t *gen);
+
+/*
  * zs_registry_find - the entry covering addr, or else the first entry
  * that starts above addr.  Returns 0 with a copy in *out, or ENOENT if no
  * entry ends above addr.
@@ -110,7 +150,8 @@ int zs_registry_find(uintptr_t addr, struct zs_map *out);
  * inside are dropped, entries across an edge are trimmed or split in two
  * (the right part's file offset moves with it).  Kept-descriptor references
  * follow (zs_fdkeep_ref / zs_fdkeep_unref).  Afterwards no entry overlaps
- * [start, end), whatever the result.  Returns 0, or ENOMEM if an entry
+ * [start, end), whatever the result; a range no entry overlaps is no
+ * change (the generation does not move).  Returns 0, or ENOMEM if an entry
  * strictly containing the range needed a node to split and none could be
  * had: that entry is then dropped whole, so its parts outside the range
  * are unknown too (safe: unknown is asked of the kernel, never wrong).

@@ -119,6 +119,36 @@ static int same_entry(const struct zs_map *a, const struct zs_map *b) {
          a->prot == b->prot && a->page_shift == b->page_shift && a->flags == b->flags;
 }
 
+/* check_gap - zs_registry_gap(addr) (read lock held) and its lock-free
+ * twin zs_registry_peek_gap answer as the model does. */
+static void check_gap(uintptr_t addr) {
+  uintptr_t lo = 1, hi = 1, wlo, whi, plo = 1, phi = 1;
+  uint64_t gen;
+  zs_registry_rdlock();
+  int rc = zs_registry_gap(addr, &lo, &hi);
+  zs_registry_unlock();
+  bool free = zf_model_gap(&zf_md, addr, &wlo, &whi);
+  if (rc != (free ? 0 : EEXIST) || (free && (lo != wlo || hi != whi))) {
+    fprintf(stderr, "fuzz_registry: gap at %#lx: rc %d [%#lx, %#lx), model %s [%#lx, %#lx)\n",
+            (unsigned long)addr, rc, (unsigned long)lo, (unsigned long)hi,
+            free ? "free" : "covered", (unsigned long)wlo, (unsigned long)whi);
+    abort();
+  }
+  int prc = zs_registry_peek_gap(addr, &plo, &phi, &gen);
+  if (prc != EAGAIN && (prc != rc || (prc == 0 && (plo != lo || phi != hi ||
+                                                   gen != zs_registry_generation())))) {
+    fprintf(stderr, "fuzz_registry: peek_gap at %#lx: rc %d [%#lx, %#lx), gap rc %d\n",
+            (unsigned long)addr, prc, (unsigned long)plo, (unsigned long)phi, rc);
+    abort();
+  }
+#if !ZS_REGISTRY_NO_PEEK
+  if (prc == EAGAIN) {
+    fprintf(stderr, "fuzz_registry: peek_gap: EAGAIN with no writer\n");
+    abort();
+  }
+#endif
+}
+
 /* check_find - zs_registry_find(addr) (read lock held) answers as the
  * model does. Returns the found entry's end, or 0 for ENOENT. */
 static uintptr_t check_find(uintptr_t addr) {
@@ -147,6 +177,7 @@ static uintptr_t check_find(uintptr_t addr) {
   if (prc == EAGAIN)
     zf_die("peek: EAGAIN with no writer", addr, NULL, NULL);
 #endif
+  check_gap(addr);
   return have ? want.end : 0;
 }
 
@@ -262,9 +293,15 @@ static void op_remove(const uint8_t *r, size_t a, size_t b) {
     a = 0;
   if (r[7] & 2)
     b = ZF_SLOTS;
+  struct zs_map first;
+  bool overlaps = zf_model_find(&zf_md, start, &first) && first.start < end;
   zs_registry_wrlock();
+  uint64_t gen = zs_registry_generation();
   int rc = zs_registry_remove(start, end);
+  bool moved = zs_registry_generation() != gen;
   zs_registry_unlock();
+  if (!overlaps && moved)
+    zf_die("remove of a range no entry overlaps moved the generation", start, NULL, NULL);
   check_rc("remove", rc, zf_model_remove(&zf_md, a, b), start);
   check_around(a, b, rc);
 }

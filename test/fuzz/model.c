@@ -177,3 +177,22 @@ size_t zf_model_refs(const struct zf_model *md, int32_t slot) {
       n++;
   return n;
 }
+
+/* zf_model_gap - see model.h. */
+bool zf_model_gap(const struct zf_model *md, uintptr_t addr, uintptr_t *lo, uintptr_t *hi) {
+  struct zs_map above;
+  bool have = zf_model_find(md, addr, &above);
+  if (have && above.start <= addr)
+    return false;
+  *hi = have ? above.start : UINTPTR_MAX;
+  *lo = 0;
+  if (addr < md->base)
+    return true;
+  uintptr_t d = (addr - md->base) / md->unit;
+  size_t s = d >= ZF_SLOTS ? ZF_SLOTS : (size_t)d; /* slots below s end at or below addr */
+  while (s > 0 && !md->slot[s - 1].id)
+    s--;
+  if (s > 0)
+    *lo = zf_addr(md, s);
+  return true;
+}

@@ -94,6 +94,13 @@ int zf_model_remove(struct zf_model *md, size_t a, size_t b);
  */
 bool zf_model_find(const struct zf_model *md, uintptr_t addr, struct zs_map *out);
 
+/*
+ * zf_model_gap - what zs_registry_gap(addr) must answer: false for
+ * EEXIST (an entry covers addr), else true with the free range around
+ * addr in [*lo, *hi).
+ */
+bool zf_model_gap(const struct zf_model *md, uintptr_t addr, uintptr_t *lo, uintptr_t *hi);
+
 /* zf_model_count - number of entries (maximal runs, joined as above). */
 size_t zf_model_count(const struct zf_model *md);
 

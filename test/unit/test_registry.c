@@ -149,6 +149,57 @@ Test(registry, remove_nothing_and_empty_range) {
   expect(0, 0x10000, 0x20000, 0);
 }
 
+/* expect_gap - zs_registry_gap(addr) and zs_registry_peek_gap(addr) both
+ * answer the free range [lo, hi). */
+static void expect_gap(uintptr_t addr, uintptr_t lo, uintptr_t hi) {
+  uintptr_t l = 1, h = 1, pl = 1, ph = 1;
+  uint64_t gen;
+  zs_registry_rdlock();
+  int rc = zs_registry_gap(addr, &l, &h);
+  zs_registry_unlock();
+  cr_assert_eq(rc, 0, "gap at %#lx: %d", (unsigned long)addr, rc);
+  cr_assert(l == lo && h == hi, "gap at %#lx: [%#lx, %#lx), want [%#lx, %#lx)", (unsigned long)addr,
+            (unsigned long)l, (unsigned long)h, (unsigned long)lo, (unsigned long)hi);
+  int prc = zs_registry_peek_gap(addr, &pl, &ph, &gen);
+  if (!ZS_REGISTRY_NO_PEEK) {
+    cr_assert_eq(prc, 0, "peek_gap at %#lx: %d", (unsigned long)addr, prc);
+    cr_assert(pl == lo && ph == hi && gen == zs_registry_generation(),
+              "peek_gap at %#lx: [%#lx, %#lx)", (unsigned long)addr, (unsigned long)pl,
+              (unsigned long)ph);
+  }
+}
+
+Test(registry, gap_between_entries_and_covered) {
+  expect_gap(0x5000, 0, UINTPTR_MAX); /* empty registry: everything is free */
+  put(0x10000, 0x20000, 0);
+  put(0x30000, 0x40000, 0);
+  expect_gap(0x0, 0, 0x10000);
+  expect_gap(0x20000, 0x20000, 0x30000);
+  expect_gap(0x2ffff, 0x20000, 0x30000);
+  expect_gap(0x40000, 0x40000, UINTPTR_MAX);
+  uintptr_t lo, hi;
+  uint64_t gen;
+  zs_registry_rdlock();
+  cr_assert_eq(zs_registry_gap(0x10000, &lo, &hi), EEXIST);
+  cr_assert_eq(zs_registry_gap(0x3ffff, &lo, &hi), EEXIST);
+  zs_registry_unlock();
+  int prc = zs_registry_peek_gap(0x1ffff, &lo, &hi, &gen);
+  cr_assert_eq(prc, ZS_REGISTRY_NO_PEEK ? EAGAIN : EEXIST);
+}
+
+Test(registry, remove_of_nothing_keeps_the_generation) {
+  put(0x10000, 0x20000, 0);
+  zs_registry_wrlock();
+  uint64_t g = zs_registry_generation();
+  cr_assert_eq(zs_registry_remove(0x20000, 0x30000), 0);
+  cr_assert_eq(zs_registry_remove(0x0, 0x10000), 0);
+  cr_assert_eq(zs_registry_generation(), g, "no entry overlapped: no change");
+  cr_assert_eq(zs_registry_remove(0x1f000, 0x30000), 0);
+  cr_assert_neq(zs_registry_generation(), g, "a trim is a change");
+  zs_registry_unlock();
+  expect(0x10000, 0x10000, 0x1f000, 0);
+}
+
 Test(registry, remove_spanning_many) {
   for (uintptr_t i = 0; i < 100; i++)
     put(0x100000 + i * 0x10000, 0x100000 + i * 0x10000 + 0x8000, i * 0x1000);
