@@ -219,6 +219,13 @@ static void zs_set_kind(struct zs_map *m, bool shared, int shared_kind, int priv
  * kind, flags, page_shift, dev, ino.  Returns 0, or the errno of
  * fstat/fstatfs with kind UNKNOWN.
  */
+/* zs_classify_mmap_plain - see classify.h. */
+bool zs_classify_mmap_plain(int mmap_flags) {
+  int type = mmap_flags & 0x0f; /* MAP_TYPE; anything but shared counts as private below */
+  return (mmap_flags & (MAP_ANONYMOUS | MAP_HUGETLB)) == MAP_ANONYMOUS && type != MAP_SHARED &&
+         type != MAP_SHARED_VALIDATE && zs_base_shift() == 12;
+}
+
 int zs_classify_mmap(int mmap_flags, int fd, struct zs_map *m) {
   int type = mmap_flags & 0x0f; /* MAP_TYPE */
   bool shared = type == MAP_SHARED || type == MAP_SHARED_VALIDATE;

@@ -10,6 +10,7 @@
 #ifndef ZS_CLASSIFY_H
 #define ZS_CLASSIFY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -38,6 +39,15 @@
  * ZAPSHIM_KIND_UNKNOWN and the range will be classified from the kernel).
  */
 int zs_classify_mmap(int mmap_flags, int fd, struct zs_map *m);
+
+/*
+ * zs_classify_mmap_plain - true if a mapping made with these mmap flags is
+ * plain anonymous private memory (registry.h's zs_map_plain of what
+ * zs_classify_mmap fills in, with no descriptor kept): MAP_ANONYMOUS,
+ * not shared, without MAP_HUGETLB, on 4 KiB base pages.  No call, no
+ * state but the page size: for the mmap hook's fast path.
+ */
+bool zs_classify_mmap_plain(int mmap_flags);
 
 /*
  * zs_classify_vma_of - the kind of a VMA of process pid (0: this process)

@@ -1,11 +1,21 @@
 /*
  * hooks.c - the shim's behaviour behind each interposed call.
  *
- * Calls that change mappings hold the registry write lock across the real
- * call and the registry update, so another thread can never see (or
- * reuse) an address between the kernel's change and the registry's.  A
- * zap holds the read lock across its checks and calls, so the mapping it
- * confirmed cannot be replaced under it by the program's own mmap.
+ * Calls that change registered mappings hold the registry write lock
+ * across the real call and the registry update, so another thread can
+ * never see (or reuse) an address between the kernel's change and the
+ * registry's.  A zap holds the read lock across its checks and calls, so
+ * the mapping it confirmed cannot be replaced under it by the program's
+ * own mmap of any kind the registry keeps.
+ *
+ * Plain anonymous private memory is not kept (registry.h): where the
+ * registry has nothing in the range (a gap this thread noted at the
+ * current generation, or a lock-free read), its mmap and munmap are the
+ * real call alone, no lock; the mapping thread notes the range for its
+ * own zaps (zap.h).  Only a program racing its own zap against its own
+ * remap of the same range can then see a zap land on the new mapping,
+ * which the kernel alone allows too (madvise and mmap in either order);
+ * stale entries where such memory lands are carved out under the lock.
  *
  * A thread that enters the shim while already inside it (a signal handler
  * that interrupted a wrapper) must not wait for a lock it may hold: its
@@ -141,6 +151,57 @@ static void keep_fd_for_anon_huge(struct zs_map *m) {
   }
 }
 
+/* This thread's last range seen free of registry entries, valid while
+ * the registry's generation stays: plain anonymous mmaps and munmaps
+ * inside it need no tree walk.  Used only between zs_enter and zs_leave
+ * (a signal handler that interrupts this thread there passes straight
+ * through), so it is never read half-written. */
+struct gap_note {
+  uintptr_t lo, hi;
+  uint64_t generation;
+};
+static __thread struct gap_note gap __attribute__((tls_model("initial-exec")));
+
+/* unregistered - true if no registry entry overlaps [a, b) (a < b), known
+ * without the lock: from this thread's gap note at the current generation,
+ * else from a lock-free read of the registry, noted for the next call.
+ * False: an entry overlaps, or the registry was being changed. */
+static bool unregistered(uintptr_t a, uintptr_t b) {
+  if (gap.generation == zs_registry_generation() && gap.lo <= a && b <= gap.hi)
+    return true;
+  uintptr_t lo, hi;
+  uint64_t gen;
+  if (zs_registry_peek_gap(a, &lo, &hi, &gen) != 0)
+    return false;
+  gap = (struct gap_note){.lo = lo, .hi = hi, .generation = gen};
+  return b <= hi;
+}
+
+/* mmap_plain - mmap of plain anonymous private memory, which the registry
+ * does not keep (registry.h): the real call without the lock, then only
+ * entries left where it landed (stale: from calls the shim did not see,
+ * or a failed MAP_FIXED's old range) are carved out, under the write
+ * lock.  The thread notes the new mapping for its zaps (as asked: every
+ * DONTNEED there is the program's own call).  Returns what mmap returns,
+ * errno kept. */
+static void *mmap_plain(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+  uint64_t gen = zs_registry_generation();
+  void *p = zs_sys_mmap(addr, len, prot, flags, fd, off);
+  uintptr_t a = p != MAP_FAILED ? (uintptr_t)p : (flags & MAP_FIXED) ? (uintptr_t)addr : 0;
+  uintptr_t b = page_round_up(a + len, zs_state.page_size);
+  if (a != 0 && b > a && !unregistered(a, b)) {
+    int saved = errno;
+    lock_write();
+    zs_registry_remove(a, b);
+    gen = zs_registry_generation();
+    unlock();
+    errno = saved;
+  }
+  if (p != MAP_FAILED)
+    zs_zap_note_mapped(a, b, gen);
+  return p;
+}
+
 /* record_mapping - the registry after a successful mmap at p: whatever was
  * there is gone (MAP_FIXED, or entries stale from calls the shim did not
  * see: zs_registry_insert carves them out), m takes its place. Holds the
@@ -157,6 +218,11 @@ static void record_mapping(struct zs_map *m, uintptr_t p, size_t len) {
 void *zs_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
   if (!zs_enter())
     return zs_sys_mmap(addr, len, prot, flags, fd, off);
+  if (zs_classify_mmap_plain(flags)) {
+    void *p = mmap_plain(addr, len, prot, flags, fd, off);
+    zs_leave();
+    return p;
+  }
   struct zs_map m = {.fdslot = -1, .prot = (uint8_t)prot, .page_shift = 12};
   int slot = -1;
   if (zs_classify_mmap(flags, fd, &m) == 0) {
@@ -188,13 +254,22 @@ void *zs_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
 int zs_munmap(void *addr, size_t len) {
   if (!zs_enter())
     return zs_sys_munmap(addr, len);
+  uintptr_t a = (uintptr_t)addr, b = page_round_up(a + len, zs_state.page_size);
+  if (b > a && unregistered(a, b)) {
+    int r = zs_sys_munmap(addr, len); /* nothing below sets errno */
+    if (r == 0)
+      zs_zap_forget(a, b);
+    zs_leave();
+    return r;
+  }
   lock_write();
   int r = zs_sys_munmap(addr, len);
   int saved = errno;
   if (r == 0)
-    zs_registry_remove((uintptr_t)addr,
-                       page_round_up((uintptr_t)addr + len, zs_state.page_size));
+    zs_registry_remove(a, b);
   unlock();
+  if (r == 0)
+    zs_zap_forget(a, b);
   zs_leave();
   errno = saved;
   return r;
@@ -235,6 +310,10 @@ void *zs_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_
   if (p != MAP_FAILED)
     record_remap((uintptr_t)old, old_len, new_len, flags, (uintptr_t)p);
   unlock();
+  if (p != MAP_FAILED) {
+    zs_zap_forget((uintptr_t)old, page_round_up((uintptr_t)old + old_len, zs_state.page_size));
+    zs_zap_forget((uintptr_t)p, page_round_up((uintptr_t)p + new_len, zs_state.page_size));
+  }
   zs_leave();
   errno = saved;
   return p;
@@ -280,6 +359,7 @@ static int fork_advice(void *addr, size_t len, int advice) {
 
 /* zs_hooks_fork_child - see hooks.h. */
 void zs_hooks_fork_child(void) {
+  zs_zap_forget(0, UINTPTR_MAX); /* DONTFORK ranges noted by this thread are gone */
   struct zs_map m;
   for (uintptr_t x = 0; zs_registry_find(x, &m) == 0; x = m.end)
     if (m.flags & ZS_MAP_DONTFORK)

@@ -22,7 +22,7 @@ int zs_shmdt(const void *addr);
 /*
  * zs_hooks_fork_child - in a fork child (registry lock freshly reset, one
  * thread): drop the entries of MADV_DONTFORK ranges, which the child does
- * not have.
+ * not have, and the thread's zap notes (zs_zap_forget).
  */
 void zs_hooks_fork_child(void);
 

@@ -205,28 +205,75 @@ static int zap_piece(const struct zap_ctx *z, struct zs_piece *p) {
   return e;
 }
 
-/* This thread's last mapping zapped as asked, valid while the registry's
- * generation has not moved: repeated zaps inside one mapping (an
- * allocator purging its arena) then need no lock and no tree walk. */
-struct zap_cache {
+/* This thread's last mappings zapped as asked (or, plain anonymous
+ * memory, mapped by it), each valid while the registry's generation has
+ * not moved: repeated zaps inside a few mappings (an allocator purging
+ * its arenas) then need no lock and no tree walk.  Replaced round-robin. */
+#define ZS_NOTES 4
+struct zap_note {
   uintptr_t start, end;
   uint64_t generation;
   int kind;
 };
-static __thread struct zap_cache cache __attribute__((tls_model("initial-exec")));
+static __thread struct zap_note notes[ZS_NOTES] __attribute__((tls_model("initial-exec")));
+static __thread unsigned next_note __attribute__((tls_model("initial-exec")));
+
+/* note_set - make notes[i] say [start, end) is kind, at generation gen.
+ * A signal handler on this thread may read the note half-written: it is
+ * made invalid first (no generation is ever UINT64_MAX) and valid last. */
+static void note_set(unsigned i, uintptr_t start, uintptr_t end, int kind, uint64_t gen) {
+  struct zap_note *n = &notes[i];
+  n->generation = UINT64_MAX;
+  atomic_signal_fence(memory_order_seq_cst);
+  n->start = start;
+  n->end = end;
+  n->kind = kind;
+  atomic_signal_fence(memory_order_seq_cst);
+  n->generation = gen;
+}
+
+/* remember_range - note [start, end) as kind at generation gen: in the
+ * note that already starts there, else in the next one round-robin. */
+static void remember_range(uintptr_t start, uintptr_t end, int kind, uint64_t gen) {
+  unsigned i;
+  for (i = 0; i < ZS_NOTES; i++)
+    if (notes[i].start == start)
+      break;
+  if (i == ZS_NOTES)
+    i = next_note++ % ZS_NOTES;
+  note_set(i, start, end, kind, gen);
+}
 
 /* remember - note m (a registry entry, read under the lock at generation
- * gen) as this thread's last mapping zapped as asked. */
+ * gen) as one of this thread's mappings zapped as asked. */
 static void remember(const struct zs_map *m, uint64_t gen) {
-  /* A signal handler on this thread may read the note half-written: make
-   * it invalid first (no generation is ever UINT64_MAX) and valid last. */
-  cache.generation = UINT64_MAX;
-  atomic_signal_fence(memory_order_seq_cst);
-  cache.start = m->start;
-  cache.end = m->end;
-  cache.kind = m->kind;
-  atomic_signal_fence(memory_order_seq_cst);
-  cache.generation = gen;
+  remember_range(m->start, m->end, m->kind, gen);
+}
+
+/* remember_plain - note a piece the kernel showed as plain anonymous
+ * memory (the registry keeps none): its whole mapping as far as no
+ * registry entry lies in it, at the generation now (the caller holds the
+ * read lock, so the registry is not changing). */
+static void remember_plain(const struct zs_piece *p) {
+  uintptr_t lo, hi;
+  if (zs_registry_gap(p->start, &lo, &hi) != 0)
+    return;
+  uintptr_t start = p->m.start > lo ? p->m.start : lo;
+  uintptr_t end = p->m.end < hi ? p->m.end : hi;
+  if (start <= p->start && p->start < end)
+    remember_range(start, end, p->m.kind, zs_registry_generation());
+}
+
+/* zs_zap_note_mapped - see zap.h. */
+void zs_zap_note_mapped(uintptr_t start, uintptr_t end, uint64_t gen) {
+  remember_range(start, end, ZAPSHIM_KIND_ANON_PRIVATE, gen);
+}
+
+/* zs_zap_forget - see zap.h. */
+void zs_zap_forget(uintptr_t start, uintptr_t end) {
+  for (unsigned i = 0; i < ZS_NOTES; i++)
+    if (notes[i].start < end && start < notes[i].end)
+      note_set(i, 0, 0, ZAPSHIM_KIND_UNKNOWN, UINT64_MAX);
 }
 
 /* asked_within - true if [a, a+len) is page-aligned, not empty, inside
@@ -248,18 +295,22 @@ static bool asked_call(void *addr, size_t len, int advice, int kind) {
   return true;
 }
 
-/* from_note - inside the mapping this thread last zapped as asked, the
+/* from_note - inside one of the mappings this thread noted, the
  * registry unchanged since: the program's own call.  Returns true if made. */
 static bool from_note(void *addr, size_t len, int advice) {
-  uint64_t gen = cache.generation;
-  atomic_signal_fence(memory_order_seq_cst);
-  uintptr_t start = cache.start, end = cache.end;
-  int kind = cache.kind;
-  atomic_signal_fence(memory_order_seq_cst);
-  if (gen != cache.generation || gen != zs_registry_generation() ||
-      !asked_within((uintptr_t)addr, len, advice, start, end, kind))
-    return false;
-  return asked_call(addr, len, advice, kind);
+  uint64_t now = zs_registry_generation();
+  for (unsigned i = 0; i < ZS_NOTES; i++) {
+    const struct zap_note *n = &notes[i];
+    uint64_t gen = n->generation;
+    atomic_signal_fence(memory_order_seq_cst);
+    uintptr_t start = n->start, end = n->end;
+    int kind = n->kind;
+    atomic_signal_fence(memory_order_seq_cst);
+    if (gen == now && gen == n->generation &&
+        asked_within((uintptr_t)addr, len, advice, start, end, kind))
+      return asked_call(addr, len, advice, kind);
+  }
+  return false;
 }
 
 /* from_peek - one registry entry, read without the lock, covers the range
@@ -303,6 +354,8 @@ int zs_zap(void *addr, size_t len, int advice, bool use_registry) {
     int r = zs_sys_madvise(addr, len, advice);
     if (r == 0 && p.from_registry)
       remember(&p.m, zs_registry_generation());
+    else if (r == 0 && use_registry && p.confirmed && zs_map_plain(&p.m))
+      remember_plain(&p);
     if (r == 0 || !p.from_registry || p.confirmed) {
       zs_stats_add(p.m.kind, ZS_STAT_SEEN, 1);
       return r;

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * zs_zap - apply the policy to [addr, addr+len) for advice MADV_DONTNEED or
@@ -23,7 +24,8 @@ int zs_zap(void *addr, size_t len, int advice, bool use_registry);
 
 /*
  * zs_zap_lockfree - the fast paths, taking no lock: if [addr, addr+len)
- * lies inside the mapping this thread last zapped as asked and the
+ * lies inside a mapping this thread noted (zapped as asked of late, or
+ * mapped: zs_zap_note_mapped) and the
  * registry has not changed since (zs_registry_generation), or else inside
  * one registry entry read without the lock (zs_registry_peek), and the
  * policy leaves that kind as asked, make the program's own call (and note
@@ -32,5 +34,19 @@ int zs_zap(void *addr, size_t len, int advice, bool use_registry);
  * locked path (zs_zap).
  */
 bool zs_zap_lockfree(void *addr, size_t len, int advice, int *result);
+
+/*
+ * zs_zap_note_mapped - this thread mapped [start, end) as plain anonymous
+ * memory (which the registry does not keep) when the registry was at
+ * generation gen: its zaps there are the program's own calls, made by
+ * zs_zap_lockfree until the registry changes.  Async-signal-safe.
+ */
+void zs_zap_note_mapped(uintptr_t start, uintptr_t end, uint64_t gen);
+
+/*
+ * zs_zap_forget - this thread unmapped or moved [start, end): its notes
+ * overlapping the range are dropped.  Async-signal-safe.
+ */
+void zs_zap_forget(uintptr_t start, uintptr_t end);
 
 #endif

@@ -133,19 +133,23 @@ static int check_file(struct worker *w, const char *after) {
 
 /* check_registry - the registry's entry at the region's start is exactly
  * the region: same bounds, object offset and kind as at mmap time.  Plain
- * anonymous private memory is joined to neighbouring plain entries (other
- * threads' regions, the reservations of moves) and keeps no meaningful
- * offset (registry.h): its entry must cover the region, of the same kind. */
+ * anonymous private memory is not kept (registry.h): no entry may overlap
+ * such a region (one would be stale: a mapping the region replaced). */
 static int check_registry(struct worker *w, const struct region *r, const char *after) {
   struct zs_map m;
   zs_registry_rdlock();
   int rc = zs_registry_find((uintptr_t)r->base, &m);
   zs_registry_unlock();
   uintptr_t start = (uintptr_t)r->base, end = start + r->npages * PG;
-  bool joined = r->kind == K_ANON_PRIVATE;
-  if (rc != 0 || m.kind != r->reg_kind ||
-      (joined ? m.start > start || m.end < end
-              : m.start != start || m.end != end || m.offset != r->obj_page * PG))
+  if (r->kind == K_ANON_PRIVATE) {
+    if (rc == 0 && m.start < end)
+      return fail(w, "anon-private after %s: registry has [%#lx, %#lx) kind %d in [%#lx, %#lx)",
+                  after, (unsigned long)m.start, (unsigned long)m.end, (int)m.kind,
+                  (unsigned long)start, (unsigned long)end);
+    return 0;
+  }
+  if (rc != 0 || m.kind != r->reg_kind || m.start != start || m.end != end ||
+      m.offset != r->obj_page * PG)
     return fail(w, "%s after %s: registry has %s [%#lx, %#lx) offset %#lx kind %d, "
                 "want [%#lx, %#lx) offset %#lx kind %d",
                 kind_name[r->kind], after, rc ? "nothing" : "", (unsigned long)m.start,
@@ -197,10 +201,13 @@ static int region_map(struct worker *w, struct region *r, enum kind k) {
   zs_registry_rdlock();
   int rc = zs_registry_find((uintptr_t)p, &m);
   zs_registry_unlock();
-  if (rc != 0 || m.start > (uintptr_t)p || (k != K_ANON_PRIVATE && m.start != (uintptr_t)p))
+  if (k == K_ANON_PRIVATE) {
+    m.kind = ZAPSHIM_KIND_ANON_PRIVATE; /* not kept: check_registry sees none there */
+  } else if (rc != 0 || m.start != (uintptr_t)p) {
     return fail(w, "mmap %s: no registry entry at %p", kind_name[k], p);
+  }
   r->reg_kind = m.kind;
-  if (check_pages(w, r, "mmap"))
+  if (check_registry(w, r, "mmap") || check_pages(w, r, "mmap"))
     return -1;
   return fill(w, r, 0, r->npages);
 }

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "classify.h"
+#include "registry.h"
 #include "state.h"
 #include "testutil.h"
 #include "unit_setup.h"
@@ -590,4 +591,30 @@ Test(classify, vma_of_another_process_asks_its_map_files, .timeout = 30) {
   cr_assert_eq(v.start, a);
   cr_assert_eq(of.kind, ZAPSHIM_KIND_SHMEM_SHARED, "kind %d", of.kind);
   cr_assert_eq(self.kind, ZAPSHIM_KIND_UNKNOWN, "kind %d", self.kind);
+}
+
+/* zs_classify_mmap_plain (the mmap hook's fast test) says "plain" for
+ * exactly the flags whose zs_classify_mmap result is plain anonymous
+ * private memory (zs_map_plain), over every combination of the flags
+ * that matter and a few that do not. */
+Test(classify, mmap_plain_agrees_with_classify_mmap) {
+  static const int types[] = {0, MAP_SHARED, MAP_PRIVATE, MAP_SHARED_VALIDATE};
+  static const int extra[] = {0, MAP_ANONYMOUS, MAP_HUGETLB, MAP_HUGETLB | MAP_HUGE_1GB,
+                              MAP_NORESERVE, MAP_POPULATE | MAP_STACK, MAP_FIXED, MAP_GROWSDOWN};
+  int fd = zt_make_memfd(ps, 0);
+  unsigned plain = 0;
+  for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
+    for (unsigned mask = 0; mask < 1u << 8; mask++) {
+      int flags = types[t];
+      for (unsigned b = 0; b < 8; b++)
+        if (mask & (1u << b))
+          flags |= extra[b];
+      struct zs_map m = {.fdslot = -1, .page_shift = 12};
+      bool want = zs_classify_mmap(flags, fd, &m) == 0 && zs_map_plain(&m);
+      cr_assert_eq(zs_classify_mmap_plain(flags), want, "flags %#x: fast test %d, classify %d",
+                   flags, zs_classify_mmap_plain(flags), want);
+      plain += want;
+    }
+  cr_assert_gt(plain, 0, "some combinations are plain");
+  close(fd);
 }
