@@ -52,10 +52,18 @@ static _Atomic(void *) lazy_next[N_LAZY]; /* NULL: not looked up yet */
  * makes meanwhile goes to the kernel. initial-exec: no allocation. */
 static __thread bool looking_up __attribute__((tls_model("initial-exec")));
 
-/* lazy_fn - the next definition of function i, looked up the first time;
- * NULL if there is none or this thread is looking one up (the caller then
- * makes the raw system call).  Two threads may look up at once: both find
- * the same definition. */
+/* The slots of zs_state.real the stubs stand in: once the next definition
+ * is known, the slot takes it (NULL if none: sys.c's raw syscall), and
+ * calls skip the stub. */
+static void **const lazy_slot[N_LAZY] = {
+    (void **)&zs_state.real.mmap,    (void **)&zs_state.real.munmap,
+    (void **)&zs_state.real.mremap,  (void **)&zs_state.real.madvise,
+    (void **)&zs_state.real.shmat,   (void **)&zs_state.real.shmdt};
+
+/* lazy_fn - the next definition of function i, looked up the first time
+ * (and put in its zs_state.real slot); NULL if there is none or this
+ * thread is looking one up (the caller then makes the raw system call).
+ * Two threads may look up at once: both find the same definition. */
 static void *lazy_fn(int i) {
   void *fn = atomic_load_explicit(&lazy_next[i], memory_order_acquire);
   if (fn)
@@ -66,6 +74,7 @@ static void *lazy_fn(int i) {
   fn = dlsym(RTLD_NEXT, lazy_names[i]);
   looking_up = false;
   atomic_store_explicit(&lazy_next[i], fn ? fn : LAZY_NONE, memory_order_release);
+  __atomic_store_n(lazy_slot[i], fn, __ATOMIC_RELAXED);
   return fn;
 }
 

@@ -13,19 +13,6 @@ struct zs_state zs_state = {
   .lowest_fd = INT_MAX,
 };
 
-/* Nonzero while this thread is inside the shim. initial-exec: no
- * allocation on first use, safe in a preloaded library. */
-static __thread int inside __attribute__((tls_model("initial-exec")));
-
-/* zs_enter - see state.h. */
-bool zs_enter(void) {
-  if (inside || !zs_ready())
-    return false;
-  inside = 1;
-  return true;
-}
-
-/* zs_leave - see state.h. */
-void zs_leave(void) {
-  inside = 0;
-}
+/* Nonzero while this thread is inside the shim (zs_enter, zs_leave).
+ * initial-exec: no allocation on first use, safe in a preloaded library. */
+__thread int zs_inside __attribute__((tls_model("initial-exec")));

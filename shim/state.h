@@ -5,7 +5,9 @@
  * the registry's tree and the kept-descriptor table, which their own files
  * own.  zs_state is written only by zs_init() (once, before phase becomes
  * ZS_READY) and by the fork child handler; after that it is read-only, so
- * the wrappers read it without a lock.
+ * the wrappers read it without a lock -- but for the memory functions of
+ * real, whose stubs (init.c) put the next definition in their own slot
+ * once they have looked it up (one atomic pointer store each).
  */
 #ifndef ZS_STATE_H
 #define ZS_STATE_H
@@ -82,7 +84,15 @@ static inline bool zs_ready(void) {
  * use the kernel's view alone), so nothing can deadlock on a lock this
  * thread already holds.
  */
-bool zs_enter(void);
-void zs_leave(void);
+/* Nonzero while this thread is inside the shim (state.c). */
+extern __thread int zs_inside __attribute__((tls_model("initial-exec")));
+
+static inline bool zs_enter(void) {
+  if (zs_inside || !zs_ready())
+    return false;
+  zs_inside = 1;
+  return true;
+}
+static inline void zs_leave(void) { zs_inside = 0; }
 
 #endif

@@ -28,45 +28,51 @@ static void *raw_result_ptr(long r) {
 
 /* zs_sys_mmap - the next mmap; returns its result, errno as it set it. */
 void *zs_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
-  if (zs_state.real.mmap)
-    return zs_state.real.mmap(addr, len, prot, flags, fd, off);
+  __typeof__(zs_state.real.mmap) fn = __atomic_load_n(&zs_state.real.mmap, __ATOMIC_RELAXED);
+  if (fn)
+    return fn(addr, len, prot, flags, fd, off);
   return raw_result_ptr(syscall(SYS_mmap, addr, len, prot, flags, fd, off));
 }
 
 /* zs_sys_munmap - the next munmap. */
 int zs_sys_munmap(void *addr, size_t len) {
-  if (zs_state.real.munmap)
-    return zs_state.real.munmap(addr, len);
+  __typeof__(zs_state.real.munmap) fn = __atomic_load_n(&zs_state.real.munmap, __ATOMIC_RELAXED);
+  if (fn)
+    return fn(addr, len);
   return (int)syscall(SYS_munmap, addr, len);
 }
 
 /* zs_sys_mremap - the next mremap; new_addr is passed on only when flags
  * say it is meaningful, as mremap(2) reads it. */
 void *zs_sys_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr) {
-  if (zs_state.real.mremap)
-    return zs_state.real.mremap(old, old_len, new_len, flags, new_addr);
+  __typeof__(zs_state.real.mremap) fn = __atomic_load_n(&zs_state.real.mremap, __ATOMIC_RELAXED);
+  if (fn)
+    return fn(old, old_len, new_len, flags, new_addr);
   return raw_result_ptr(syscall(SYS_mremap, old, old_len, new_len, flags, new_addr));
 }
 
 /* zs_sys_madvise - the next madvise. */
 int zs_sys_madvise(void *addr, size_t len, int advice) {
-  if (zs_state.real.madvise)
-    return zs_state.real.madvise(addr, len, advice);
+  __typeof__(zs_state.real.madvise) fn = __atomic_load_n(&zs_state.real.madvise, __ATOMIC_RELAXED);
+  if (fn)
+    return fn(addr, len, advice);
   return (int)syscall(SYS_madvise, addr, len, advice);
 }
 
 /* zs_sys_shmat - the next shmat. */
 void *zs_sys_shmat(int id, const void *addr, int flags) {
-  if (zs_state.real.shmat)
-    return zs_state.real.shmat(id, addr, flags);
+  __typeof__(zs_state.real.shmat) fn = __atomic_load_n(&zs_state.real.shmat, __ATOMIC_RELAXED);
+  if (fn)
+    return fn(id, addr, flags);
   long r = syscall(SYS_shmat, id, addr, flags);
   return r == -1 ? (void *)-1 : (void *)r;
 }
 
 /* zs_sys_shmdt - the next shmdt. */
 int zs_sys_shmdt(const void *addr) {
-  if (zs_state.real.shmdt)
-    return zs_state.real.shmdt(addr);
+  __typeof__(zs_state.real.shmdt) fn = __atomic_load_n(&zs_state.real.shmdt, __ATOMIC_RELAXED);
+  if (fn)
+    return fn(addr);
   return (int)syscall(SYS_shmdt, addr);
 }
 
