@@ -233,11 +233,14 @@ static void note_set(unsigned i, uintptr_t start, uintptr_t end, int kind, uint6
 }
 
 /* remember_range - note [start, end) as kind at generation gen: in the
- * note that already starts there, else in the next one round-robin. */
+ * note that already starts there or is no longer valid (so a churning
+ * mmap/munmap reuses one note and keeps the others), else in the next one
+ * round-robin. */
 static void remember_range(uintptr_t start, uintptr_t end, int kind, uint64_t gen) {
+  uint64_t now = zs_registry_generation();
   unsigned i;
   for (i = 0; i < ZS_NOTES; i++)
-    if (notes[i].start == start)
+    if (notes[i].start == start || notes[i].generation != now)
       break;
   if (i == ZS_NOTES)
     i = next_note++ % ZS_NOTES;
