@@ -12,7 +12,8 @@
  * registry has nothing in the range (a gap this thread noted at the
  * current generation, or a lock-free read), its mmap and munmap are the
  * real call alone, no lock; the mapping thread notes the range for its
- * own zaps (zap.h).  Only a program racing its own zap against its own
+ * own zaps (zap.h); a zap the kernel answers with such memory enters it
+ * (learn_plain).  Only a program racing its own zap against its own
  * remap of the same range can then see a zap land on the new mapping,
  * which the kernel alone allows too (madvise and mmap in either order);
  * stale entries where such memory lands are carved out under the lock.
@@ -392,6 +393,23 @@ static int zap_nested(void *addr, size_t len, int advice) {
   }
 }
 
+/* learn_plain - after a zap the kernel answered with plain anonymous
+ * memory (which mmap does not register): enter it into the registry, if
+ * the registry has not changed since the kernel's answer, so later zaps
+ * there from any thread find it without a query.  An entry that goes
+ * stale later (a raw munmap) is what any registered anonymous mapping
+ * was: the program's own call, confirmed before anything more. */
+static void learn_plain(void) {
+  struct zs_map m;
+  uint64_t gen;
+  if (!zs_zap_take_learned(&m, &gen))
+    return;
+  lock_write();
+  if (zs_registry_generation() == gen)
+    zs_registry_insert(&m);
+  unlock();
+}
+
 /* zs_madvise - see hooks.h. MADV_DONTFORK/DOFORK are noted in the
  * registry; advice other than MADV_DONTNEED and MADV_REMOVE goes straight
  * to the kernel. */
@@ -411,6 +429,7 @@ int zs_madvise(void *addr, size_t len, int advice) {
   r = zs_zap(addr, len, advice, true);
   int saved = errno;
   unlock();
+  learn_plain();
   zs_leave();
   errno = saved;
   return r;

@@ -3,7 +3,9 @@
  * but for plain anonymous private memory (below), which the preload's mmap
  * does not enter: every advice there is the program's own call, or is
  * confirmed by the kernel first, so an allocator's mmap and munmap pay no
- * tree change (hooks.c).
+ * tree change (hooks.c).  Such memory is entered once a zap has asked the
+ * kernel about it (learned: the kernel's mapping as far as no entry lies
+ * in it), so later zaps there need no query from any thread.
  *
  * Entries never overlap.  Storage comes from raw anonymous mmap in chunks,
  * never from malloc; lookups, inserts and removals are O(log n) (a balanced

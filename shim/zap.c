@@ -253,18 +253,54 @@ static void remember(const struct zs_map *m, uint64_t gen) {
   remember_range(m->start, m->end, m->kind, gen);
 }
 
+/* The last plain anonymous mapping the kernel showed this thread's zap,
+ * for the registry to learn once the caller can take the write lock
+ * (zs_zap_take_learned).  Written invalid-first like a note. */
+struct learned_range {
+  uintptr_t start, end;
+  uint64_t generation;
+  uint8_t flags; /* the entry's ZS_MAP_* flags (ZS_MAP_ANON, maybe ZS_MAP_DONTFORK) */
+};
+static __thread struct learned_range learned __attribute__((tls_model("initial-exec")));
+
 /* remember_plain - note a piece the kernel showed as plain anonymous
- * memory (the registry keeps none): its whole mapping as far as no
+ * memory (mmap does not register it): its whole mapping as far as no
  * registry entry lies in it, at the generation now (the caller holds the
- * read lock, so the registry is not changing). */
+ * read lock, so the registry is not changing), and keep it to be learned
+ * by the registry. */
 static void remember_plain(const struct zs_piece *p) {
   uintptr_t lo, hi;
   if (zs_registry_gap(p->start, &lo, &hi) != 0)
     return;
   uintptr_t start = p->m.start > lo ? p->m.start : lo;
   uintptr_t end = p->m.end < hi ? p->m.end : hi;
-  if (start <= p->start && p->start < end)
-    remember_range(start, end, p->m.kind, zs_registry_generation());
+  if (!(start <= p->start && p->start < end))
+    return;
+  uint64_t gen = zs_registry_generation();
+  remember_range(start, end, p->m.kind, gen);
+  learned.generation = UINT64_MAX;
+  atomic_signal_fence(memory_order_seq_cst);
+  learned.start = start;
+  learned.end = end;
+  learned.flags = p->m.flags;
+  atomic_signal_fence(memory_order_seq_cst);
+  learned.generation = gen;
+}
+
+/* zs_zap_take_learned - see zap.h. */
+bool zs_zap_take_learned(struct zs_map *m, uint64_t *gen) {
+  uint64_t g = learned.generation;
+  atomic_signal_fence(memory_order_seq_cst);
+  uintptr_t start = learned.start, end = learned.end;
+  uint8_t flags = learned.flags;
+  atomic_signal_fence(memory_order_seq_cst);
+  if (g == UINT64_MAX || g != learned.generation || start >= end)
+    return false;
+  learned.generation = UINT64_MAX;
+  *m = (struct zs_map){.start = start, .end = end, .kind = ZAPSHIM_KIND_ANON_PRIVATE,
+                       .flags = flags, .page_shift = 12, .fdslot = -1};
+  *gen = g;
+  return zs_map_plain(m);
 }
 
 /* zs_zap_note_mapped - see zap.h. */

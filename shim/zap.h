@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "map.h"
+
 /*
  * zs_zap - apply the policy to [addr, addr+len) for advice MADV_DONTNEED or
  * MADV_REMOVE.  Bad arguments (unaligned addr, wrapping length) get the
@@ -42,6 +44,16 @@ bool zs_zap_lockfree(void *addr, size_t len, int advice, int *result);
  * zs_zap_lockfree until the registry changes.  Async-signal-safe.
  */
 void zs_zap_note_mapped(uintptr_t start, uintptr_t end, uint64_t gen);
+
+/*
+ * zs_zap_take_learned - the plain anonymous mapping the kernel last showed
+ * this thread's zap (the part of it no registry entry covered then), for
+ * the caller to insert into the registry under the write lock if the
+ * registry is still at *gen: zaps there then need no query from any
+ * thread.  Returns true with the entry in *m once per such zap, else
+ * false.  Async-signal-safe.
+ */
+bool zs_zap_take_learned(struct zs_map *m, uint64_t *gen);
 
 /*
  * zs_zap_forget - this thread unmapped or moved [start, end): its notes

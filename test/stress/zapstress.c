@@ -133,21 +133,31 @@ static int check_file(struct worker *w, const char *after) {
 
 /* check_registry - the registry's entry at the region's start is exactly
  * the region: same bounds, object offset and kind as at mmap time.  Plain
- * anonymous private memory is not kept (registry.h): no entry may overlap
- * such a region (one would be stale: a mapping the region replaced). */
+ * anonymous private memory is not registered by mmap (registry.h), only
+ * learned from the kernel by a zap: every entry overlapping such a region
+ * must be plain anonymous memory (any other would be stale: a mapping the
+ * region replaced). */
 static int check_registry(struct worker *w, const struct region *r, const char *after) {
   struct zs_map m;
-  zs_registry_rdlock();
-  int rc = zs_registry_find((uintptr_t)r->base, &m);
-  zs_registry_unlock();
   uintptr_t start = (uintptr_t)r->base, end = start + r->npages * PG;
   if (r->kind == K_ANON_PRIVATE) {
-    if (rc == 0 && m.start < end)
+    zs_registry_rdlock();
+    int bad = 0;
+    for (uintptr_t x = start; x < end && zs_registry_find(x, &m) == 0 && m.start < end; x = m.end)
+      if (!zs_map_plain(&m)) {
+        bad = 1;
+        break;
+      }
+    zs_registry_unlock();
+    if (bad)
       return fail(w, "anon-private after %s: registry has [%#lx, %#lx) kind %d in [%#lx, %#lx)",
                   after, (unsigned long)m.start, (unsigned long)m.end, (int)m.kind,
                   (unsigned long)start, (unsigned long)end);
     return 0;
   }
+  zs_registry_rdlock();
+  int rc = zs_registry_find((uintptr_t)r->base, &m);
+  zs_registry_unlock();
   if (rc != 0 || m.kind != r->reg_kind || m.start != start || m.end != end ||
       m.offset != r->obj_page * PG)
     return fail(w, "%s after %s: registry has %s [%#lx, %#lx) offset %#lx kind %d, "
