@@ -662,31 +662,6 @@ static void peek_entry(const struct zs_node *n, struct zs_map *out) {
   memcpy(out, w, sizeof w);
 }
 
-/* peek_lookup - lookup() over words read without the lock: at most 64
- * steps, NULL chunks refused.  Returns the node (covering, else the first
- * above addr, else ZS_NIL), or UINT32_MAX if the walk went astray (a
- * writer was moving the nodes read). */
-static uint32_t peek_lookup(uintptr_t addr) {
-  uint32_t t = __atomic_load_n(&zs_root, __ATOMIC_RELAXED), above = ZS_NIL;
-  for (int steps = 0; t != ZS_NIL; steps++) {
-    const struct zs_node *n = peek_node(t);
-    if (n == NULL || steps == 64)
-      return UINT32_MAX;
-    uint32_t left, right;
-    peek_links(n, &left, &right);
-    uintptr_t start = (uintptr_t)peek_word(&n->m.start), end = (uintptr_t)peek_word(&n->m.end);
-    if (addr < start) {
-      above = t;
-      t = left;
-    } else if (addr < end) {
-      return t;
-    } else {
-      t = right;
-    }
-  }
-  return above;
-}
-
 /* peek_neighbours - neighbours() over words read without the lock (as
  * peek_lookup): the nodes of greatest start at or below addr and of
  * smallest start above it into *l, *r.  Returns false if the walk went
@@ -722,6 +697,18 @@ static bool peek_bounds(uint32_t i, struct zs_map *m) {
   m->start = (uintptr_t)peek_word(&n->m.start);
   m->end = (uintptr_t)peek_word(&n->m.end);
   return true;
+}
+
+/* peek_lookup - lookup() over words read without the lock, through
+ * peek_neighbours: the node covering addr, else the first above it, else
+ * ZS_NIL; UINT32_MAX if the walk went astray (a writer was moving the
+ * nodes read). */
+static uint32_t peek_lookup(uintptr_t addr) {
+  uint32_t l, r;
+  struct zs_map below;
+  if (!peek_neighbours(addr, &l, &r) || !peek_bounds(l, &below))
+    return UINT32_MAX;
+  return l != ZS_NIL && below.end > addr ? l : r;
 }
 
 #endif /* !ZS_REGISTRY_NO_PEEK */
