@@ -377,13 +377,10 @@ static int remove_range(uintptr_t start, uintptr_t end) {
   return 0;
 }
 
-/* plain - zs_map_plain (registry.h). */
-static inline bool plain(const struct zs_map *m) { return zs_map_plain(m); }
-
 /* joinable - true if entry e and plain *m may be one entry: e is plain
  * with the same flags. */
 static inline bool joinable(const struct zs_map *e, const struct zs_map *m) {
-  return e->flags == m->flags && plain(e);
+  return e->flags == m->flags && zs_map_plain(e);
 }
 
 /*
@@ -422,7 +419,7 @@ static void clear(uintptr_t start, uintptr_t end, uint32_t *l, uint32_t *r) {
 }
 
 /*
- * insert_plain - zs_registry_insert of plain *m (see plain()).  If one
+ * insert_plain - zs_registry_insert of plain *m (see zs_map_plain).  If one
  * entry joinable with it already covers the range, the registry's view
  * is already *m's (prot and offset aside, which plain entries do not
  * keep): nothing changes and nothing is allocated.  Otherwise the range is
@@ -482,7 +479,7 @@ static int insert_plain(const struct zs_map *m) {
 static int insert_entry(const struct zs_map *m) {
   if (m->start >= m->end)
     return 0;
-  if (plain(m))
+  if (zs_map_plain(m))
     return insert_plain(m);
   zs_fdkeep_ref(m->fdslot);
   uint32_t l, r;
@@ -586,7 +583,7 @@ static int check_subtree(uint32_t t, int depth, const struct zs_map **prev, size
     return -1;
   const struct zs_map *p = *prev;
   if (p && (p->end > x->m.start ||
-            (p->end == x->m.start && plain(p) && joinable(&x->m, p))))
+            (p->end == x->m.start && zs_map_plain(p) && joinable(&x->m, p))))
     return -1;
   *prev = &x->m;
   (*n)++;

@@ -218,11 +218,11 @@ struct zap_note {
 static __thread struct zap_note notes[ZS_NOTES] __attribute__((tls_model("initial-exec")));
 static __thread unsigned next_note __attribute__((tls_model("initial-exec")));
 
-/* note_set - make notes[i] say [start, end) is kind, at generation gen.
+/* note_write - make *n say [start, end) is kind, at generation gen.
  * A signal handler on this thread may read the note half-written: it is
  * made invalid first (no generation is ever UINT64_MAX) and valid last. */
-static void note_set(unsigned i, uintptr_t start, uintptr_t end, int kind, uint64_t gen) {
-  struct zap_note *n = &notes[i];
+static void note_write(struct zap_note *n, uintptr_t start, uintptr_t end, int kind,
+                       uint64_t gen) {
   n->generation = UINT64_MAX;
   atomic_signal_fence(memory_order_seq_cst);
   n->start = start;
@@ -230,6 +230,17 @@ static void note_set(unsigned i, uintptr_t start, uintptr_t end, int kind, uint6
   n->kind = kind;
   atomic_signal_fence(memory_order_seq_cst);
   n->generation = gen;
+}
+
+/* note_read - a copy of *n into *out, read as note_write writes (so a
+ * handler that interrupted the write reads nothing).  Returns false if
+ * the note is invalid or was being written. */
+static bool note_read(const struct zap_note *n, struct zap_note *out) {
+  uint64_t gen = n->generation;
+  atomic_signal_fence(memory_order_seq_cst);
+  *out = (struct zap_note){.start = n->start, .end = n->end, .kind = n->kind, .generation = gen};
+  atomic_signal_fence(memory_order_seq_cst);
+  return gen != UINT64_MAX && gen == n->generation;
 }
 
 /* remember_range - note [start, end) as kind at generation gen: in the
@@ -244,7 +255,7 @@ static void remember_range(uintptr_t start, uintptr_t end, int kind, uint64_t ge
       break;
   if (i == ZS_NOTES)
     i = next_note++ % ZS_NOTES;
-  note_set(i, start, end, kind, gen);
+  note_write(&notes[i], start, end, kind, gen);
 }
 
 /* remember - note m (a registry entry, read under the lock at generation
@@ -255,13 +266,8 @@ static void remember(const struct zs_map *m, uint64_t gen) {
 
 /* The last plain anonymous mapping the kernel showed this thread's zap,
  * for the registry to learn once the caller can take the write lock
- * (zs_zap_take_learned).  Written invalid-first like a note. */
-struct learned_range {
-  uintptr_t start, end;
-  uint64_t generation;
-  uint8_t flags; /* the entry's ZS_MAP_* flags (ZS_MAP_ANON, maybe ZS_MAP_DONTFORK) */
-};
-static __thread struct learned_range learned __attribute__((tls_model("initial-exec")));
+ * (zs_zap_take_learned).  A note like the others, never read by from_note. */
+static __thread struct zap_note learned __attribute__((tls_model("initial-exec")));
 
 /* remember_plain - note a piece the kernel showed as plain anonymous
  * memory (mmap does not register it): its whole mapping as far as no
@@ -278,28 +284,19 @@ static void remember_plain(const struct zs_piece *p) {
     return;
   uint64_t gen = zs_registry_generation();
   remember_range(start, end, p->m.kind, gen);
-  learned.generation = UINT64_MAX;
-  atomic_signal_fence(memory_order_seq_cst);
-  learned.start = start;
-  learned.end = end;
-  learned.flags = p->m.flags;
-  atomic_signal_fence(memory_order_seq_cst);
-  learned.generation = gen;
+  note_write(&learned, start, end, p->m.kind, gen);
 }
 
-/* zs_zap_take_learned - see zap.h. */
+/* zs_zap_take_learned - see zap.h.  The kernel's view never carries
+ * ZS_MAP_DONTFORK, so the entry's flags are ZS_MAP_ANON alone. */
 bool zs_zap_take_learned(struct zs_map *m, uint64_t *gen) {
-  uint64_t g = learned.generation;
-  atomic_signal_fence(memory_order_seq_cst);
-  uintptr_t start = learned.start, end = learned.end;
-  uint8_t flags = learned.flags;
-  atomic_signal_fence(memory_order_seq_cst);
-  if (g == UINT64_MAX || g != learned.generation || start >= end)
+  struct zap_note n;
+  if (!note_read(&learned, &n) || n.start >= n.end)
     return false;
-  learned.generation = UINT64_MAX;
-  *m = (struct zs_map){.start = start, .end = end, .kind = ZAPSHIM_KIND_ANON_PRIVATE,
-                       .flags = flags, .page_shift = 12, .fdslot = -1};
-  *gen = g;
+  note_write(&learned, 0, 0, ZAPSHIM_KIND_UNKNOWN, UINT64_MAX);
+  *m = (struct zs_map){.start = n.start, .end = n.end, .kind = (uint8_t)n.kind,
+                       .flags = ZS_MAP_ANON, .page_shift = 12, .fdslot = -1};
+  *gen = n.generation;
   return zs_map_plain(m);
 }
 
@@ -312,7 +309,7 @@ void zs_zap_note_mapped(uintptr_t start, uintptr_t end, uint64_t gen) {
 void zs_zap_forget(uintptr_t start, uintptr_t end) {
   for (unsigned i = 0; i < ZS_NOTES; i++)
     if (notes[i].start < end && start < notes[i].end)
-      note_set(i, 0, 0, ZAPSHIM_KIND_UNKNOWN, UINT64_MAX);
+      note_write(&notes[i], 0, 0, ZAPSHIM_KIND_UNKNOWN, UINT64_MAX);
 }
 
 /* asked_within - true if [a, a+len) is page-aligned, not empty, inside
@@ -338,17 +335,11 @@ static bool asked_call(void *addr, size_t len, int advice, int kind) {
  * registry unchanged since: the program's own call.  Returns true if made. */
 static bool from_note(void *addr, size_t len, int advice) {
   uint64_t now = zs_registry_generation();
-  for (unsigned i = 0; i < ZS_NOTES; i++) {
-    const struct zap_note *n = &notes[i];
-    uint64_t gen = n->generation;
-    atomic_signal_fence(memory_order_seq_cst);
-    uintptr_t start = n->start, end = n->end;
-    int kind = n->kind;
-    atomic_signal_fence(memory_order_seq_cst);
-    if (gen == now && gen == n->generation &&
-        asked_within((uintptr_t)addr, len, advice, start, end, kind))
-      return asked_call(addr, len, advice, kind);
-  }
+  struct zap_note n;
+  for (unsigned i = 0; i < ZS_NOTES; i++)
+    if (note_read(&notes[i], &n) && n.generation == now &&
+        asked_within((uintptr_t)addr, len, advice, n.start, n.end, n.kind))
+      return asked_call(addr, len, advice, n.kind);
   return false;
 }
 
