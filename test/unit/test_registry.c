@@ -511,6 +511,24 @@ static void pool_can_grow(const struct rlimit *old) {
   cr_assert_eq(setrlimit(RLIMIT_AS, old), 0);
 }
 
+/* insert_without_growth / remove_without_growth - the registry change made
+ * while the pool cannot grow (pool_cannot_grow), the limit put back after.
+ * Return what the change returned. */
+static int insert_without_growth(const struct zs_map *m) {
+  struct rlimit old;
+  pool_cannot_grow(&old);
+  int rc = zs_registry_insert(m);
+  pool_can_grow(&old);
+  return rc;
+}
+static int remove_without_growth(uintptr_t start, uintptr_t end) {
+  struct rlimit old;
+  pool_cannot_grow(&old);
+  int rc = zs_registry_remove(start, end);
+  pool_can_grow(&old);
+  return rc;
+}
+
 /* The limit is real: with it, a chunk's worth of memory cannot be mapped. */
 Test(registry, exhaustion_limit_is_real) {
   put(0x10000, 0x20000, 0);
@@ -546,10 +564,7 @@ Test(registry, insert_under_exhaustion_old_gone_new_absent) {
   n.ino = st.st_ino;
   n.kind = 7;
 
-  struct rlimit old;
-  pool_cannot_grow(&old);
-  int rc = zs_registry_insert(&n);
-  pool_can_grow(&old);
+  int rc = insert_without_growth(&n);
 
   cr_assert_eq(rc, ENOMEM);
   expect(0x10000, 0x10000, 0x18000, 0x100000); /* the old entry's head: still known */
@@ -576,10 +591,7 @@ Test(registry, insert_inside_under_exhaustion_drops_old_whole) {
   fill_first_chunk();
   size_t count = zs_registry_count();
   struct zs_map n = mk(0x14000, 0x16000, 0x9000, -1);
-  struct rlimit old;
-  pool_cannot_grow(&old);
-  int rc = zs_registry_insert(&n);
-  pool_can_grow(&old);
+  int rc = insert_without_growth(&n);
   cr_assert_eq(rc, 0);
   expect(0x10000, 0x14000, 0x16000, 0x9000); /* [0x10000, 0x14000) unknown */
   struct zs_map m;
@@ -596,10 +608,7 @@ Test(registry, insert_over_whole_entry_under_exhaustion_replaces) {
   size_t count = zs_registry_count();
   struct zs_map n = mk(0x10000, 0x20000, 0x9000, -1);
   n.kind = 7;
-  struct rlimit old;
-  pool_cannot_grow(&old);
-  int rc = zs_registry_insert(&n);
-  pool_can_grow(&old);
+  int rc = insert_without_growth(&n);
   cr_assert_eq(rc, 0);
   struct zs_map m;
   cr_assert_eq(zs_registry_find(0x10000, &m), 0);
@@ -615,10 +624,7 @@ Test(registry, remove_inside_under_exhaustion_drops_whole) {
   put(0x10000, 0x20000, 0x100000);
   fill_first_chunk();
   size_t count = zs_registry_count();
-  struct rlimit old;
-  pool_cannot_grow(&old);
-  int rc = zs_registry_remove(0x14000, 0x16000);
-  pool_can_grow(&old);
+  int rc = remove_without_growth(0x14000, 0x16000);
   cr_assert_eq(rc, ENOMEM);
   struct zs_map m;
   cr_assert_eq(zs_registry_find(0x10000, &m), 0);
@@ -845,10 +851,7 @@ Test(registry, anon_joined_split_under_exhaustion_drops_whole) {
     put_anon(0x10000 + k * PG, 0x10000 + (k + 1) * PG, 0);
   fill_first_chunk();
   size_t count = zs_registry_count();
-  struct rlimit old;
-  pool_cannot_grow(&old);
-  int rc = zs_registry_remove(0x11000, 0x12000);
-  pool_can_grow(&old);
+  int rc = remove_without_growth(0x11000, 0x12000);
   cr_assert_eq(rc, ENOMEM);
   struct zs_map m;
   cr_assert_eq(zs_registry_find(0x10000, &m), 0);
@@ -866,10 +869,7 @@ Test(registry, other_kind_inside_joined_under_exhaustion) {
   fill_first_chunk();
   size_t count = zs_registry_count();
   struct zs_map n = mk(0x11000, 0x12000, 0x5000, -1);
-  struct rlimit old;
-  pool_cannot_grow(&old);
-  int rc = zs_registry_insert(&n);
-  pool_can_grow(&old);
+  int rc = insert_without_growth(&n);
   cr_assert_eq(rc, 0);
   expect(0x10000, 0x11000, 0x12000, 0x5000); /* [0x10000, 0x11000) unknown */
   struct zs_map m;
