@@ -1,6 +1,6 @@
 """qemu_common.py - what the QEMU tests of test/real share: the verdicts
-(Fail, Skip, need), a QMP client over a unix socket, and the host's huge
-page facts.  Python 3 standard library only.
+(Fail, Skip, need), a QMP client over a unix socket, wait_migrate (polling
+query-migrate), and the host's huge page facts.  Python 3 standard library only.
 """
 
 import json
@@ -86,6 +86,22 @@ class QMP:
     def close(self):
         """Close the socket."""
         self.sock.close()
+
+
+def wait_migrate(qmp, want, timeout, what):
+    """Poll query-migrate until its status is in want; return the reply.
+    Fail on "failed"/"cancelled" or after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        info = qmp.cmd("query-migrate")
+        st = info.get("status")
+        if st in want:
+            return info
+        if st in ("failed", "cancelled"):
+            raise Fail("%s: migration %s: %s" % (what, st, info.get("error-desc", "")))
+        if time.monotonic() > deadline:
+            raise Fail("%s: migration still %s after %ds" % (what, st, timeout))
+        time.sleep(0.02)
 
 
 def hugetlbfs_dir():

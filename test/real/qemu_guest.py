@@ -53,7 +53,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "guest"))
 import image  # noqa: E402  (test/real/guest/image.py)
 from qemu_common import (QMP, Fail, Skip, connect_unix, free_hugepages,  # noqa: E402
-                         hugetlbfs_dir, need)
+                         hugetlbfs_dir, need, wait_migrate)
 
 MIB = 1024 * 1024
 QBOOT = "/usr/share/qemu/qboot.rom"  # minimal firmware (qemu-system-data)
@@ -415,21 +415,6 @@ def append_line(a, work_mb, churn_mb):
             % (work_mb, churn_mb))
 
 
-def wait_migrate(q, want, timeout, what):
-    """Poll query-migrate until its status is in want; return the reply."""
-    deadline = time.monotonic() + timeout
-    while True:
-        info = q.qmp.cmd("query-migrate")
-        st = info.get("status")
-        if st in want:
-            return info
-        if st in ("failed", "cancelled"):
-            raise Fail("%s: migration %s: %s" % (what, st, info.get("error-desc", "")))
-        if time.monotonic() > deadline:
-            raise Fail("%s: migration still %s after %ds" % (what, st, timeout))
-        time.sleep(0.02)
-
-
 def guest_check(q, start, timeout=60):
     """Ask the guest for its full pattern check; return the verdict line."""
     q.con.send("check\n")
@@ -463,15 +448,15 @@ def run_postcopy(a, shim, accel, run_dir):
             raise Fail("destination did not report its listening port: %r" % addr)
         t1 = time.monotonic()
         src.qmp.cmd("migrate", uri="tcp:127.0.0.1:%d" % port)
-        wait_migrate(src, ("active",), 30, "source")
+        wait_migrate(src.qmp, ("active",), 30, "source")
         time.sleep(a.precopy_s)
         pre = src.qmp.cmd("query-migrate").get("ram", {})
         src.qmp.cmd("migrate-start-postcopy")
-        wait_migrate(src, ("postcopy-active", "completed"), 60, "source")
+        wait_migrate(src.qmp, ("postcopy-active", "completed"), 60, "source")
         res["switch_s"] = round(time.monotonic() - t1, 2)
         res["precopy_sent_mb"] = round(pre.get("transferred", 0) / MIB, 1)
-        sinfo = wait_migrate(src, ("completed",), a.migrate_timeout, "source")
-        wait_migrate(dst, ("completed",), 60, "destination")
+        sinfo = wait_migrate(src.qmp, ("completed",), a.migrate_timeout, "source")
+        wait_migrate(dst.qmp, ("completed",), 60, "destination")
         res["migrate_s"] = round(time.monotonic() - t1, 2)
         ram = sinfo.get("ram", {})
         res["postcopy_requests"] = ram.get("postcopy-requests", 0)

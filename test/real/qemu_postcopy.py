@@ -32,7 +32,7 @@ import subprocess
 import sys
 import time
 
-from qemu_common import QMP, Fail, Skip, free_hugepages, hugetlbfs_dir, need
+from qemu_common import QMP, Fail, Skip, free_hugepages, hugetlbfs_dir, need, wait_migrate
 
 MIB = 1024 * 1024
 HPAGE = 2 * MIB
@@ -209,22 +209,6 @@ def read_gen(qmp, path):
         return struct.unpack("<I", f.read(4))[0]
 
 
-def wait_status(qmp, want, timeout, what):
-    """Poll query-migrate until its status is in want; return the reply.
-    Fail on "failed"/"cancelled" or after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        info = qmp.cmd("query-migrate")
-        st = info.get("status")
-        if st in want:
-            return info
-        if st in ("failed", "cancelled"):
-            raise Fail("%s: migration %s: %s" % (what, st, info.get("error-desc", "")))
-        if time.monotonic() > deadline:
-            raise Fail("%s: still %s after %ds" % (what, st, timeout))
-        time.sleep(0.02)
-
-
 def compare_files(a_path, b_path, size):
     """Return None if the two dumps are byte-equal, else a description of
     the first difference and how many 4 KiB pages differ."""
@@ -329,19 +313,19 @@ def run(a):
 
         t0 = time.monotonic()
         sq.cmd("migrate", uri="tcp:127.0.0.1:%d" % port)
-        wait_status(sq, ("active",), 30, "source")
+        wait_migrate(sq, ("active",), 30, "source")
         sq.cmd("migrate-start-postcopy")
-        wait_status(sq, ("postcopy-active", "completed"), 60, "source")
+        wait_migrate(sq, ("postcopy-active", "completed"), 60, "source")
         t_switch = time.monotonic() - t0
         # On the destination, read all of RAM while pages are still arriving:
         # every missing page faults and is requested from the source.
         early = os.path.join(a.workdir, "dst-early.bin")
-        dinfo = wait_status(dq, ("postcopy-active", "completed"), 60, "destination")
+        dinfo = wait_migrate(dq, ("postcopy-active", "completed"), 60, "destination")
         dq.cmd("pmemsave", val=0, size=size, filename=early)
         early_status = dinfo.get("status")
-        sinfo = wait_status(sq, ("completed",), 120, "source")
+        sinfo = wait_migrate(sq, ("completed",), 120, "source")
         t_total = time.monotonic() - t0
-        wait_status(dq, ("completed",), 60, "destination")
+        wait_migrate(dq, ("completed",), 60, "destination")
         ram = sinfo.get("ram", {})
         log("migration completed in %.2f s (postcopy started after %.2f s); "
             "source sent %d pages, postcopy requests %s, destination dump during %s"
