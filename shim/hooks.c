@@ -256,19 +256,16 @@ int zs_munmap(void *addr, size_t len) {
   if (!zs_enter())
     return zs_sys_munmap(addr, len);
   uintptr_t a = (uintptr_t)addr, b = page_round_up(a + len, zs_state.page_size);
-  if (b > a && unregistered(a, b)) {
-    int r = zs_sys_munmap(addr, len); /* nothing below sets errno */
-    if (r == 0)
-      zs_zap_forget(a, b);
-    zs_leave();
-    return r;
-  }
-  lock_write();
+  bool locked = !(b > a && unregistered(a, b)); /* nothing registered there: no lock */
+  if (locked)
+    lock_write();
   int r = zs_sys_munmap(addr, len);
   int saved = errno;
-  if (r == 0)
-    zs_registry_remove(a, b);
-  unlock();
+  if (locked) {
+    if (r == 0)
+      zs_registry_remove(a, b);
+    unlock();
+  }
   if (r == 0)
     zs_zap_forget(a, b);
   zs_leave();
