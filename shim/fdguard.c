@@ -5,7 +5,6 @@
 #define _GNU_SOURCE
 #include "fdguard.h"
 #include "fdkeep.h"
-#include "forkmark.h"
 #include "log.h"
 #include "state.h"
 #include "sys.h"
@@ -27,10 +26,10 @@
 /* The process whose descriptor table holds the shim's descriptors. */
 static _Atomic int owner_pid;
 
-/* zs_fdguard_set_owner - see fdguard.h.  The pid from forkmark.h (asked
- * once, at load and in a fork child, by zs_forkmark_init). */
+/* zs_fdguard_set_owner - see fdguard.h.  Asked of getpid, as may_be_ours
+ * asks it (not of forkmark.h, whose page is written on first use only). */
 void zs_fdguard_set_owner(void) {
-  atomic_store_explicit(&owner_pid, (int)zs_forkmark_pid(), memory_order_relaxed);
+  atomic_store_explicit(&owner_pid, (int)syscall(SYS_getpid), memory_order_relaxed);
 }
 
 /* may_be_ours - cheap test: fd is at or above the lowest shim number and

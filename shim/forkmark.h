@@ -23,13 +23,15 @@
 #include <stdint.h>
 
 /*
- * zs_forkmark_init - make the wipe-on-fork page (one mmap, one madvise)
- * and put this process's pid on it.  Called at load, before the program
- * can have seccomp filters that forbid those calls (a page is never made
- * later: zs_forkmark_pid only reads it); calling it again, in a fork child
- * for example, only refreshes the pid.  Returns the pid.
+ * zs_forkmark_init - mark the wipe-on-fork page (one madvise of a page
+ * of the shim's image; a mapped page where the base page is not 4 KiB).
+ * Called at load, before the program can have seccomp filters that forbid
+ * the call (a page is never marked later: zs_forkmark_pid only reads and
+ * writes it).  Nothing is written on it: the first zs_forkmark_pid puts
+ * the pid there, so a process that never asks pays no fault for it.
+ * Calling it again does nothing.
  */
-uint32_t zs_forkmark_init(void);
+void zs_forkmark_init(void);
 
 /*
  * zs_forkmark_pid - this process's pid: read from the wipe-on-fork page

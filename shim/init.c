@@ -172,7 +172,7 @@ static void fork_prepare(void) {
 }
 static void fork_parent(void) { zs_registry_unlock(); }
 static void fork_child(void) {
-  zs_forkmark_init(); /* the child's page reads 0: its own pid on it */
+  /* forkmark: the child's page reads 0, so its first query asks getpid */
   zs_fdguard_set_owner();
   zs_registry_reset_after_fork();
   zs_hooks_fork_child();
@@ -199,7 +199,7 @@ static int finish_init(void) {
     return ZS_DISABLED;
   }
   zs_vma_init();
-  zs_forkmark_init(); /* the wipe-on-fork page: made at load only */
+  zs_forkmark_init(); /* the wipe-on-fork page: marked at load only */
   zs_fdguard_set_owner();
   pthread_atfork(fork_prepare, fork_parent, fork_child);
   return ZS_READY;
