@@ -112,12 +112,21 @@ int zs_sys_fd_floor(void) {
   return (int)(cur - FD_MARGIN);
 }
 
-/* zs_sys_dup_high - see sys.h. */
+/* zs_sys_dup_high - see sys.h.  The usual case (a soft limit above
+ * ZS_FD_CEILING - 64) needs no getrlimit: a number at or above the highest
+ * floor is at or above every floor, and the kernel refuses one at or over
+ * the limit (EINVAL) or finds none free (EMFILE); only then is the limit
+ * asked and the real floor tried. */
 int zs_sys_dup_high(int fd) {
-  int floor = zs_sys_fd_floor();
-  if (floor < 0)
-    return -EMFILE;
-  int hi = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, floor);
+  const int top_floor = FD_CEILING - FD_MARGIN;
+  int hi = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, top_floor);
+  if (hi < 0 && (errno == EINVAL || errno == EMFILE)) {
+    int floor = zs_sys_fd_floor();
+    if (floor < 0)
+      return -EMFILE;
+    if (floor < top_floor)
+      hi = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, floor);
+  }
   if (hi < 0)
     return -errno;
   zs_sys_note_fd(hi);
