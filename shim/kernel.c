@@ -12,6 +12,10 @@
 #include "kernel.h"
 #include "rawcall.h"
 
+#include <elf.h>
+#include <link.h>
+#include <string.h>
+#include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 
@@ -43,15 +47,71 @@ unsigned zs_kernel_parse_version(const char *s) {
   return ZS_KVER(major, minor);
 }
 
-/* zs_kernel_detect - capabilities of the running kernel, each limited to
- * what version `override` (if nonzero and older) had. uname is made with
- * the instruction itself: this runs at every program's start, where
- * binding libc's uname would cost more than the call. */
-void zs_kernel_detect(unsigned override, struct zs_caps *caps) {
+/* note_version - the version in an ELF note area [n, end): the "Linux"
+ * note of type 0 holds LINUX_VERSION_CODE (major << 16 | minor << 8 |
+ * sublevel).  Returns ZS_KVER(major, minor), or 0 if there is none. */
+static unsigned note_version(const unsigned char *n, const unsigned char *end) {
+  while (n + sizeof(ElfW(Nhdr)) <= end) {
+    const ElfW(Nhdr) *h = (const void *)n;
+    const unsigned char *name = n + sizeof *h;
+    const unsigned char *desc = name + ((h->n_namesz + 3) & ~3u);
+    const unsigned char *next = desc + ((h->n_descsz + 3) & ~3u);
+    if (next > end || next <= n)
+      return 0;
+    if (h->n_type == 0 && h->n_namesz == 6 && memcmp(name, "Linux", 6) == 0 && h->n_descsz == 4) {
+      uint32_t code;
+      memcpy(&code, desc, sizeof code);
+      return ZS_KVER(code >> 16, (code >> 8) & 0xff);
+    }
+    n = next;
+  }
+  return 0;
+}
+
+/* vdso_version - the running kernel's version as its vDSO (mapped into
+ * every process, AT_SYSINFO_EHDR) states it in its notes: no system call,
+ * which matters at every program's start.  Returns 0 if there is no vDSO
+ * or no such note (the caller then asks uname). */
+static unsigned vdso_version(void) {
+  const unsigned char *base = (const void *)getauxval(AT_SYSINFO_EHDR);
+  if (base == NULL || memcmp(base, ELFMAG, SELFMAG) != 0)
+    return 0;
+  const ElfW(Ehdr) *eh = (const void *)base;
+  const ElfW(Phdr) *ph = (const void *)(base + eh->e_phoff);
+  uintptr_t bias = 0;
+  bool loaded = false;
+  for (unsigned i = 0; i < eh->e_phnum && !loaded; i++)
+    if (ph[i].p_type == PT_LOAD) {
+      bias = (uintptr_t)base - ph[i].p_vaddr + ph[i].p_offset;
+      loaded = true;
+    }
+  for (unsigned i = 0; loaded && i < eh->e_phnum; i++) {
+    if (ph[i].p_type != PT_NOTE)
+      continue;
+    const unsigned char *n = (const void *)(bias + ph[i].p_vaddr);
+    unsigned v = note_version(n, n + ph[i].p_memsz);
+    if (v >= ZS_KVER(3, 0))
+      return v;
+  }
+  return 0;
+}
+
+/* running_version - the running kernel's version: the vDSO's word, else
+ * uname's (made with the instruction itself: binding libc's uname at every
+ * start would cost more than the call).  0 if neither says. */
+static unsigned running_version(void) {
+  unsigned v = vdso_version();
+  if (v)
+    return v;
   struct utsname u;
-  caps->running = zs_rawcall(SYS_uname, (long)&u, 0, 0, 0, 0, 0) == 0
-                      ? zs_kernel_parse_version(u.release)
-                      : 0;
+  return zs_rawcall(SYS_uname, (long)&u, 0, 0, 0, 0, 0) == 0 ? zs_kernel_parse_version(u.release)
+                                                             : 0;
+}
+
+/* zs_kernel_detect - capabilities of the running kernel, each limited to
+ * what version `override` (if nonzero and older) had. */
+void zs_kernel_detect(unsigned override, struct zs_caps *caps) {
+  caps->running = running_version();
   caps->version = caps->running;
   if (override && (override < caps->version || !caps->version))
     caps->version = override;
