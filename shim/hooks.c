@@ -99,7 +99,7 @@ static int zap_excluding_remaps(void *addr, size_t len, int advice) {
     while (atomic_load(&remaps_in_flight) != 0)
       sched_yield();
   }
-  int r = zs_zap(addr, len, advice, false);
+  int r = zs_zap(addr, len, advice, false, NULL);
   int saved = errno;
   atomic_fetch_sub(&handler_zaps, 1);
   errno = saved;
@@ -375,12 +375,12 @@ static int zap_nested(void *addr, size_t len, int advice) {
   int r;
   switch (held) {
   case HELD_READ:
-    return zs_zap(addr, len, advice, true);
+    return zs_zap(addr, len, advice, true, NULL);
   case HELD_WRITE:
-    return zs_zap(addr, len, advice, false);
+    return zs_zap(addr, len, advice, false, NULL);
   case HELD_NONE:
     lock_read();
-    r = zs_zap(addr, len, advice, true);
+    r = zs_zap(addr, len, advice, true, NULL);
     int saved = errno;
     unlock();
     errno = saved;
@@ -418,12 +418,13 @@ int zs_madvise(void *addr, size_t len, int advice) {
   if (!zs_ready())
     return zs_sys_madvise(addr, len, advice);
   int r;
-  if (zs_zap_lockfree(addr, len, advice, &r))
+  struct zs_zap_hint hint;
+  if (zs_zap_lockfree(addr, len, advice, &r, &hint))
     return r;
   if (!zs_enter())
     return zap_nested(addr, len, advice);
   lock_read();
-  r = zs_zap(addr, len, advice, true);
+  r = zs_zap(addr, len, advice, true, &hint);
   int saved = errno;
   unlock();
   learn_plain();

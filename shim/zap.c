@@ -75,12 +75,25 @@ static void kernel_piece(uintptr_t a, uintptr_t limit, struct zs_piece *p) {
   zs_walk_kernel_piece(zs_proc_self(), a, limit, p, NULL);
 }
 
-/* next_piece - the piece of [a, end) that starts at a. */
-static void next_piece(const struct zap_ctx *z, uintptr_t a, uintptr_t end, struct zs_piece *p) {
+/* registry_at - the registry entry at or after a (zs_registry_find),
+ * taken from hint if it is still current and holds a.  Returns 0 or
+ * ENOENT. */
+static int registry_at(uintptr_t a, const struct zs_zap_hint *hint, struct zs_map *m) {
+  if (hint && hint->valid && hint->m.start <= a && a < hint->m.end &&
+      hint->gen == zs_registry_generation()) {
+    *m = hint->m;
+    return 0;
+  }
+  return zs_registry_find(a, m);
+}
+
+/* next_piece - the piece of [a, end) that starts at a (hint: see zs_zap). */
+static void next_piece(const struct zap_ctx *z, uintptr_t a, uintptr_t end, struct zs_piece *p,
+                       const struct zs_zap_hint *hint) {
   uintptr_t limit = end;
   if (z->use_registry) {
     struct zs_map m;
-    if (zs_registry_find(a, &m) == 0) {
+    if (registry_at(a, hint, &m) == 0) {
       if (m.start <= a) {
         memset(p, 0, sizeof *p);
         p->start = a;
@@ -345,28 +358,33 @@ static bool from_note(void *addr, size_t len, int advice) {
 
 /* from_peek - one registry entry, read without the lock, covers the range
  * and is left as asked: the program's own call, the entry noted for
- * from_note.  Returns true if made. */
-static bool from_peek(void *addr, size_t len, int advice) {
+ * from_note.  Returns true if made; else *hint holds the entry read, if
+ * one was. */
+static bool from_peek(void *addr, size_t len, int advice, struct zs_zap_hint *hint) {
   struct zs_map m;
   uint64_t gen;
-  if (zs_registry_peek((uintptr_t)addr, &m, &gen) != 0 ||
-      !asked_within((uintptr_t)addr, len, advice, m.start, m.end, m.kind) ||
-      !asked_call(addr, len, advice, m.kind))
+  if (zs_registry_peek((uintptr_t)addr, &m, &gen) != 0)
     return false;
+  if (!asked_within((uintptr_t)addr, len, advice, m.start, m.end, m.kind) ||
+      !asked_call(addr, len, advice, m.kind)) {
+    *hint = (struct zs_zap_hint){.m = m, .gen = gen, .valid = true};
+    return false;
+  }
   remember(&m, gen);
   return true;
 }
 
 /* zs_zap_lockfree - see zap.h. */
-bool zs_zap_lockfree(void *addr, size_t len, int advice, int *result) {
-  if (!from_note(addr, len, advice) && !from_peek(addr, len, advice))
+bool zs_zap_lockfree(void *addr, size_t len, int advice, int *result, struct zs_zap_hint *hint) {
+  hint->valid = false;
+  if (!from_note(addr, len, advice) && !from_peek(addr, len, advice, hint))
     return false;
   *result = 0;
   return true;
 }
 
 /* zs_zap - see zap.h. */
-int zs_zap(void *addr, size_t len, int advice, bool use_registry) {
+int zs_zap(void *addr, size_t len, int advice, bool use_registry, const struct zs_zap_hint *hint) {
   uintptr_t start = (uintptr_t)addr;
   size_t page = zs_state.page_size;
   size_t rlen = (len + page - 1) & ~(page - 1);
@@ -376,7 +394,7 @@ int zs_zap(void *addr, size_t len, int advice, bool use_registry) {
   struct zap_ctx z = {.advice = advice, .use_registry = use_registry};
   uintptr_t end = start + rlen;
   struct zs_piece p;
-  next_piece(&z, start, end, &p);
+  next_piece(&z, start, end, &p, hint);
   if (p.end == end && !p.hole && !(p.facts & ZS_FACT_NAMED) &&
       zs_walk_decide(&p, advice) == ZS_ACT_ASKED) {
     /* The fast path: one mapping, the program's own call. If it fails on
@@ -402,7 +420,7 @@ int zs_zap(void *addr, size_t len, int advice, bool use_registry) {
     }
     if (p.end >= end)
       break;
-    next_piece(&z, p.end, end, &p);
+    next_piece(&z, p.end, end, &p, NULL);
   }
   if (unmapped) {
     errno = ENOMEM;

@@ -12,6 +12,17 @@
 #include "map.h"
 
 /*
+ * A registry entry zs_zap_lockfree read without the lock, and the
+ * registry's generation then: what zs_registry_find would answer for as
+ * long as the registry stays at that generation (valid false: none).
+ */
+struct zs_zap_hint {
+  struct zs_map m;
+  uint64_t gen;
+  bool valid;
+};
+
+/*
  * zs_zap - apply the policy to [addr, addr+len) for advice MADV_DONTNEED or
  * MADV_REMOVE.  Bad arguments (unaligned addr, wrapping length) get the
  * kernel's own answer; each mapped piece is zapped by its kind; holes give
@@ -19,10 +30,12 @@
  * call that fails where the original would work falls back to the original
  * call and logs why.  use_registry false: the kernel's view alone (for a
  * call that interrupted the shim, which must not take the registry lock).
+ * hint (may be NULL): the entry zs_zap_lockfree read, used for the first
+ * piece if the registry is still at its generation (no second lookup).
  * Returns 0, or -1 with errno.  The caller holds the registry read lock
  * when use_registry is true.
  */
-int zs_zap(void *addr, size_t len, int advice, bool use_registry);
+int zs_zap(void *addr, size_t len, int advice, bool use_registry, const struct zs_zap_hint *hint);
 
 /*
  * zs_zap_lockfree - the fast paths, taking no lock: if [addr, addr+len)
@@ -33,9 +46,9 @@ int zs_zap(void *addr, size_t len, int advice, bool use_registry);
  * policy leaves that kind as asked, make the program's own call (and note
  * the mapping for the next time).  Never does more than the program asked.
  * Returns true with *result set (0), or false: nothing decided, take the
- * locked path (zs_zap).
+ * locked path (zs_zap), with *hint the entry read, if one was.
  */
-bool zs_zap_lockfree(void *addr, size_t len, int advice, int *result);
+bool zs_zap_lockfree(void *addr, size_t len, int advice, int *result, struct zs_zap_hint *hint);
 
 /*
  * zs_zap_note_mapped - this thread mapped [start, end) as plain anonymous

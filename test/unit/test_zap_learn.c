@@ -37,7 +37,7 @@ TestSuite(zap_learn, .init = setup);
 /* zap - zs_zap under the read lock, as the preload's madvise calls it. */
 static int zap(void *p, size_t len) {
   zs_registry_rdlock();
-  int r = zs_zap(p, len, MADV_DONTNEED, true);
+  int r = zs_zap(p, len, MADV_DONTNEED, true, NULL);
   zs_registry_unlock();
   return r;
 }
