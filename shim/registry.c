@@ -721,7 +721,7 @@ int zs_registry_peek_gap(uintptr_t addr, uintptr_t *lo, uintptr_t *hi, uint64_t 
   if (g & 1)
     return EAGAIN;
   uint32_t l, r;
-  struct zs_map below, above;
+  struct zs_map below = {0}, above = {0}; /* read only where l, r name nodes */
   bool whole = peek_neighbours(addr, &l, &r) && peek_bounds(l, &below) && peek_bounds(r, &above);
   atomic_thread_fence(memory_order_acquire);
   if (!whole || atomic_load_explicit(&zs_generation, memory_order_relaxed) != g)
