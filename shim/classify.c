@@ -94,14 +94,10 @@
 /* Since 6.18 (NUMA mempolicy series) guest_memfd may live on its own fs. */
 #define ZS_GUEST_MEMFD_MAGIC 0x474d454dUL /* "GMEM" */
 
-/* zs_log2 - floor(log2(v)) for v > 0; 0 for v == 0. */
+/* zs_log2 - floor(log2(v)) for v > 0; 0 for v == 0.  One instruction:
+ * the mmap hook asks it of the page size at every call. */
 static uint8_t zs_log2(uint64_t v) {
-  uint8_t s = 0;
-  while (v > 1) {
-    v >>= 1;
-    s++;
-  }
-  return s;
+  return v ? (uint8_t)(63 - __builtin_clzll(v)) : 0;
 }
 
 /* zs_base_shift - log2 of the base page size (12 if init has not run). */
