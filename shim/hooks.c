@@ -251,21 +251,26 @@ void *zs_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
   return p;
 }
 
-/* zs_munmap - see hooks.h. */
+/* zs_munmap - see hooks.h.  Where the registry has nothing in the range
+ * the call is the last thing done (a tail call: nothing of the shim's is
+ * left on the stack across it), and this thread's notes of the range are
+ * dropped before it: a note dropped for a call that then fails is only a
+ * cache miss. */
 int zs_munmap(void *addr, size_t len) {
   if (!zs_enter())
     return zs_sys_munmap(addr, len);
   uintptr_t a = (uintptr_t)addr, b = page_round_up(a + len, zs_state.page_size);
-  bool locked = !(b > a && unregistered(a, b)); /* nothing registered there: no lock */
-  if (locked)
-    lock_write();
+  if (b > a && unregistered(a, b)) {
+    zs_zap_forget(a, b);
+    zs_leave();
+    return zs_sys_munmap(addr, len);
+  }
+  lock_write();
   int r = zs_sys_munmap(addr, len);
   int saved = errno;
-  if (locked) {
-    if (r == 0)
-      zs_registry_remove(a, b);
-    unlock();
-  }
+  if (r == 0)
+    zs_registry_remove(a, b);
+  unlock();
   if (r == 0)
     zs_zap_forget(a, b);
   zs_leave();
