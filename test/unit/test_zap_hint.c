@@ -6,27 +6,20 @@
  * Proved on a shared memfd: translated (freed) or left as asked (kept).
  */
 #define _GNU_SOURCE
-#include <criterion/criterion.h>
-#include <stdint.h>
+#include "unit_setup.h" /* criterion, classify, registry, state */
+#include "testutil.h"
+#include "zap.h"
+#include "zapshim.h"
+
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
-
-#include "classify.h"
-#include "registry.h"
-#include "state.h"
-#include "testutil.h"
-#include "unit_setup.h"
-#include "zap.h"
-#include "zapshim.h"
 
 static size_t ps;
 
 static void setup(void) {
   ps = unit_setup_state();
-  zs_registry_wrlock();
-  zs_registry_remove(0, UINTPTR_MAX);
-  zs_registry_unlock();
+  unit_registry_clear();
 }
 
 TestSuite(zap_hint, .init = setup);

@@ -23,9 +23,7 @@ static size_t ps;
 
 static void setup(void) {
   ps = unit_setup_state();
-  zs_registry_wrlock();
-  zs_registry_remove(0, UINTPTR_MAX);
-  zs_registry_unlock();
+  unit_registry_clear();
   struct zs_map m;
   uint64_t gen;
   while (zs_zap_take_learned(&m, &gen)) /* nothing left from another test */

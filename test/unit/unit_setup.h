@@ -8,9 +8,11 @@
 #include <criterion/criterion.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <unistd.h>
 
 #include "classify.h"
+#include "registry.h"
 #include "state.h"
 
 /*
@@ -25,6 +27,13 @@ static inline size_t unit_setup_state(void) {
   zs_state.caps.procmap_query = true;
   cr_assert_eq(zs_classify_learn_shm_dev(), 0);
   return ps;
+}
+
+/* unit_registry_clear - an empty registry, for suites that zap through it. */
+static inline void unit_registry_clear(void) {
+  zs_registry_wrlock();
+  zs_registry_remove(0, UINTPTR_MAX);
+  zs_registry_unlock();
 }
 
 #endif
