@@ -251,17 +251,17 @@ void *zs_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
   return p;
 }
 
-/* zs_munmap - see hooks.h.  Where the registry has nothing in the range
- * the call is the last thing done (a tail call: nothing of the shim's is
- * left on the stack across it), and this thread's notes of the range are
- * dropped before it: a note dropped for a call that then fails is only a
- * cache miss. */
+/* zs_munmap - see hooks.h.  This thread's notes of the range are dropped
+ * first (a note dropped for a call that then fails is only a cache miss).
+ * Where the registry has nothing in the range the call is then the last
+ * thing done (a tail call: nothing of the shim's is left on the stack
+ * across it). */
 int zs_munmap(void *addr, size_t len) {
   if (!zs_enter())
     return zs_sys_munmap(addr, len);
   uintptr_t a = (uintptr_t)addr, b = page_round_up(a + len, zs_state.page_size);
+  zs_zap_forget(a, b);
   if (b > a && unregistered(a, b)) {
-    zs_zap_forget(a, b);
     zs_leave();
     return zs_sys_munmap(addr, len);
   }
@@ -271,8 +271,6 @@ int zs_munmap(void *addr, size_t len) {
   if (r == 0)
     zs_registry_remove(a, b);
   unlock();
-  if (r == 0)
-    zs_zap_forget(a, b);
   zs_leave();
   errno = saved;
   return r;
