@@ -78,14 +78,14 @@ static unsigned vdso_version(void) {
     return 0;
   const ElfW(Ehdr) *eh = (const void *)base;
   const ElfW(Phdr) *ph = (const void *)(base + eh->e_phoff);
-  uintptr_t bias = 0;
-  bool loaded = false;
-  for (unsigned i = 0; i < eh->e_phnum && !loaded; i++)
-    if (ph[i].p_type == PT_LOAD) {
-      bias = (uintptr_t)base - ph[i].p_vaddr + ph[i].p_offset;
-      loaded = true;
-    }
-  for (unsigned i = 0; loaded && i < eh->e_phnum; i++) {
+  unsigned first_load = 0;
+  while (first_load < eh->e_phnum && ph[first_load].p_type != PT_LOAD)
+    first_load++;
+  if (first_load == eh->e_phnum)
+    return 0;
+  /* the ELF header (file offset 0) is at base: where each vaddr lies */
+  uintptr_t bias = (uintptr_t)base - ph[first_load].p_vaddr + ph[first_load].p_offset;
+  for (unsigned i = 0; i < eh->e_phnum; i++) {
     if (ph[i].p_type != PT_NOTE)
       continue;
     const unsigned char *n = (const void *)(bias + ph[i].p_vaddr);
