@@ -7,9 +7,10 @@
  *                  [--source TEXT]
  *       The driver.  Runs the modes below as child processes, alternately
  *       without and with LD_PRELOAD=PATH (order ABBA over the repetitions;
- *       the per-call paths: two serving workers, ABBA path by path),
- *       collects their JSON lines, prints the table of medians and ratios
- *       with PASS/MISS per target (issue 11's goal), and writes
+ *       the per-call paths: two serving workers, ABBA run by run, several
+ *       runs of each path per repetition), collects their JSON lines, prints
+ *       the table of medians and of the median ratio over with/without
+ *       pairs, with PASS/MISS per target (issue 11's goal), and writes
  *       DIR/results.json, DIR/results.dat (for plot.gp) and DIR/table.txt.
  *       TEXT (what was built, e.g. git describe --dirty) goes in both.
  *   zapbench worker [--serve] [--shim] [--quick] [--shape anon|mixed] [--lives L,..]
@@ -17,7 +18,7 @@
  *       shape; one JSON line per (path, live count): the median ns per call
  *       over its batches.  --serve: one command per stdin line instead
  *       ("grow N", "run PATH"), which the driver uses to alternate a
- *       worker without and one with the shim path by path.  anon: one-page anonymous private mappings,
+ *       worker without and one with the shim run by run.  anon: one-page anonymous private mappings,
  *       alternately read-only and read-write (no two merge into one VMA);
  *       mixed: the same, but every other one a one-page MAP_SHARED mapping
  *       of one memfd at its own offset (no two anonymous ones are neighbours,
@@ -73,6 +74,7 @@
 
 #define MAX_LIVES 8
 #define MAX_REPS 64
+#define MAX_SAMPLES 1024 /* per side of one result: reps x rounds */
 
 extern char **environ;
 
@@ -377,13 +379,18 @@ static double time_batches(loop_fn fn, struct loop *l, unsigned calls, int batch
   return median(v, batches);
 }
 
-/* Sizes of the runs: calls per batch for each kind of path, and batches. */
+/* Sizes of the runs: calls per batch for each kind of path, batches per
+ * run of a path, and runs of each path per side and repetition (rounds:
+ * the driver alternates the two sides run by run, so that each run of one
+ * side has a run of the other right beside it in time; a batch is kept
+ * short, ~5 ms, for the same reason). */
 struct sizes {
-  unsigned calls_small;  /* per batch: mmap+munmap, anonymous DONTNEED (~2-3 us: ~35 ms) */
-  unsigned calls_shmem;  /* per batch: the memfd paths and each of 2 threads (~7-10 us: ~30-45 ms) */
-  unsigned calls_4t;     /* per batch and thread: the 4-thread rounds (~35 us on 2 CPUs: ~35 ms) */
-  unsigned calls_huge;   /* per batch: 2 MiB paths (~45 us: ~14 ms) */
+  unsigned calls_small;  /* per batch: mmap+munmap, anonymous DONTNEED (~2-3 us: ~5 ms) */
+  unsigned calls_shmem;  /* per batch: the memfd paths and each of 2 threads (~7-15 us: ~5-10 ms) */
+  unsigned calls_4t;     /* per batch and thread: the 4-thread rounds (~35 us on 2 CPUs: ~5 ms) */
+  unsigned calls_huge;   /* per batch: 2 MiB paths (~45 us: ~2 ms) */
   int batches;
+  int rounds;
   long mem_count;        /* mappings for the memory measure */
   size_t big_len;        /* size of the "1 GiB" zaps */
   int big_reps;
@@ -394,10 +401,10 @@ struct sizes {
 static struct sizes sizes_for(bool quick) {
   if (quick)
     return (struct sizes){.calls_small = 200, .calls_shmem = 100, .calls_4t = 50, .calls_huge = 4,
-                          .batches = 3, .mem_count = 1000, .big_len = 16 * MIB, .big_reps = 1,
-                          .exec_reps = 10};
-  return (struct sizes){.calls_small = 14000, .calls_shmem = 4500, .calls_4t = 1000,
-                        .calls_huge = 300, .batches = 7, .mem_count = 60000, .big_len = GIB,
+                          .batches = 3, .rounds = 1, .mem_count = 1000, .big_len = 16 * MIB,
+                          .big_reps = 1, .exec_reps = 10};
+  return (struct sizes){.calls_small = 2000, .calls_shmem = 650, .calls_4t = 150, .calls_huge = 50,
+                        .batches = 2, .rounds = 16, .mem_count = 60000, .big_len = GIB,
                         .big_reps = 3, .exec_reps = 300};
 }
 
@@ -688,6 +695,11 @@ static const char *const path_names[] = {"churn4k", "churn64k", "dontneed4k", "d
                                          "dontneed4k_2t", "churnzap_4t", "dontneed4k_churner"};
 #define NPATH_NAMES (sizeof path_names / sizeof path_names[0])
 
+/* The 1 GiB zaps: served like the paths, but only at 0 live mappings. */
+static const char *const big_path_names[] = {"zap1g_hugetlb", "zap1g_hugetlb_q", "zap1g_shmem"};
+#define NBIG_PATHS (sizeof big_path_names / sizeof big_path_names[0])
+static bool run_big_path(const struct ctx *c, const char *name, int reps);
+
 /* run_path - measure path name at c (emits its result). Returns false if
  * name is not a path. */
 static bool run_path(const struct ctx *c, const char *name) {
@@ -720,7 +732,7 @@ static bool run_path(const struct ctx *c, const char *name) {
     bench_threads(c, name, 4, true, c->s->calls_4t);
   else if (strcmp(name, "dontneed4k_churner") == 0)
     bench_beside_churner(c, name);
-  else
+  else if (!run_big_path(c, name, 1))
     return false;
   pin_to(1);
   return true;
@@ -835,29 +847,49 @@ static void big_zap(const struct ctx *c, const char *name, int fd, size_t len, s
   munmap(p, len);
 }
 
-/* run_big - the 1 GiB zaps of hugetlbfs and shmem. Returns 0. */
-static int run_big(bool shim, bool quick) {
-  struct sizes s = sizes_for(quick);
-  int sh = shim ? 1 : 0;
-  int advice = shim ? MADV_DONTNEED : MADV_REMOVE;
-  if (shim != shim_present())
-    die("big --shim=%d but the shim is %s", sh, shim_present() ? "loaded" : "not loaded");
-  struct ctx c = {.shape = "none", .live = 0, .shim = sh, .s = &s};
-  pin_to(1);
+/* run_big_path - the 1 GiB zap name ("zap1g_hugetlb", "zap1g_hugetlb_q",
+ * "zap1g_shmem"), reps times on one new file (with the shim: DONTNEED,
+ * which it translates; without: MADV_REMOVE, and for _q the kernel's view
+ * asked first as the shim asks it); emits the median as shape "none",
+ * live 0.  Returns false if name is not one of them. */
+static bool run_big_path(const struct ctx *c, const char *name, int reps) {
+  struct ctx none = *c;
+  none.shape = "none";
+  none.live = 0;
+  size_t len = c->s->big_len;
+  int advice = c->shim ? MADV_DONTNEED : MADV_REMOVE;
+  if (strcmp(name, "zap1g_shmem") == 0) {
+    int fd = shmem_file(len);
+    big_zap(&none, name, fd, len, (size_t)sysconf(_SC_PAGESIZE), advice, false, reps);
+    close(fd);
+    return true;
+  }
+  bool q = strcmp(name, "zap1g_hugetlb_q") == 0;
+  if (!q && strcmp(name, "zap1g_hugetlb") != 0)
+    return false;
   /* free pages reserved by another process's mapping are not ours */
   long free_pages = meminfo_kb("/proc/meminfo", "HugePages_Free:") -
                     meminfo_kb("/proc/meminfo", "HugePages_Rsvd:");
-  int fd = free_pages >= (long)(s.big_len / HPAGE) ? hugetlb_file(s.big_len) : -1;
-  if (fd >= 0) {
-    big_zap(&c, "zap1g_hugetlb", fd, s.big_len, HPAGE, advice, false, s.big_reps);
-    big_zap(&c, "zap1g_hugetlb_q", fd, s.big_len, HPAGE, advice, !shim, s.big_reps);
-    close(fd);
-  } else {
-    note("zap1g_hugetlb skipped: %ld free and unreserved huge pages, %zu needed", free_pages, s.big_len / HPAGE);
+  int fd = free_pages >= (long)(len / HPAGE) ? hugetlb_file(len) : -1;
+  if (fd < 0) {
+    note("%s skipped: %ld free and unreserved huge pages, %zu needed", name, free_pages, len / HPAGE);
+    return true;
   }
-  fd = shmem_file(s.big_len);
-  big_zap(&c, "zap1g_shmem", fd, s.big_len, (size_t)sysconf(_SC_PAGESIZE), advice, false, s.big_reps);
+  big_zap(&none, name, fd, len, HPAGE, advice, q && !c->shim, reps);
   close(fd);
+  return true;
+}
+
+/* run_big - the 1 GiB zaps of hugetlbfs and shmem, each big_reps times.
+ * Returns 0. */
+static int run_big(bool shim, bool quick) {
+  struct sizes s = sizes_for(quick);
+  if (shim != shim_present())
+    die("big --shim=%d but the shim is %s", shim, shim_present() ? "loaded" : "not loaded");
+  struct ctx c = {.shape = "none", .live = 0, .shim = shim ? 1 : 0, .s = &s};
+  pin_to(1);
+  for (size_t k = 0; k < NBIG_PATHS; k++)
+    run_big_path(&c, big_path_names[k], s.big_reps);
   return 0;
 }
 
@@ -1119,12 +1151,14 @@ static int run_check_json(const char *path) {
 /* Driver                                                              */
 /* ------------------------------------------------------------------ */
 
-/* All samples of one (test, shape, live): v[shim][rep]. */
+/* All samples of one (test, shape, live): v[shim][i], in the order they
+ * were measured; v[0][i] and v[1][i] were measured one right after the
+ * other (a pair). */
 struct rec {
   char test[32];
   char shape[8];
   long live;
-  double v[2][MAX_REPS];
+  double v[2][MAX_SAMPLES];
   int n[2];
 };
 
@@ -1159,9 +1193,36 @@ static struct rec *rec_get(const char *test, const char *shape, long live) {
 static double rec_median(const struct rec *r, int shim) {
   if (!r || r->n[shim] == 0)
     return NAN;
-  double tmp[MAX_REPS];
+  double tmp[MAX_SAMPLES];
   memcpy(tmp, r->v[shim], sizeof(double) * (size_t)r->n[shim]);
   return median(tmp, r->n[shim]);
+}
+
+/* rec_paired - with against without for r: the median over the pairs
+ * (v[0][i], v[1][i], measured one right after the other) of with/without
+ * in *ratio and of with - without in *added.  This machine's speed drifts
+ * by 10-30% over tens of milliseconds (a shared VM), so a pair's two
+ * halves see the same machine far more often than two medians taken a
+ * second apart do; a slow spell over one half spoils only that pair.
+ * Without as many samples on each side: the medians' ratio and
+ * difference.  Both NAN if r is NULL or empty. */
+static void rec_paired(const struct rec *r, double *ratio, double *added) {
+  if (!r || r->n[0] == 0 || r->n[1] == 0) {
+    *ratio = *added = NAN;
+    return;
+  }
+  if (r->n[0] != r->n[1]) {
+    *ratio = rec_median(r, 1) / rec_median(r, 0);
+    *added = rec_median(r, 1) - rec_median(r, 0);
+    return;
+  }
+  double q[MAX_SAMPLES], d[MAX_SAMPLES];
+  for (int i = 0; i < r->n[0]; i++) {
+    q[i] = r->v[1][i] / r->v[0][i];
+    d[i] = r->v[1][i] - r->v[0][i];
+  }
+  *ratio = median(q, r->n[0]);
+  *added = median(d, r->n[0]);
 }
 
 /* Seconds spent in each kind of child ("worker anon", "big", ...), for the
@@ -1201,7 +1262,7 @@ static bool file_line(const char *line) {
   if (sscanf(line, "{\"test\":\"%31[^\"]\",\"shape\":\"%7[^\"]\",\"live\":%ld,\"shim\":%d,\"value\":%lf",
              test, shape, &live, &shim, &value) == 5 && (shim == 0 || shim == 1)) {
     struct rec *r = rec_get(test, shape, live);
-    if (r->n[shim] < MAX_REPS)
+    if (r->n[shim] < MAX_SAMPLES)
       r->v[shim][r->n[shim]++] = value;
   } else if (strncmp(line, "{\"done\":1}", 10) == 0) {
     return true;
@@ -1429,9 +1490,18 @@ static struct rec *path_rec(const char *test, const char *shape, long live) {
   return r;
 }
 
-/* ratio_of - with/without medians of r (NAN if r is NULL). */
+/* ratio_of - with against without for r (rec_paired; NAN if r is NULL). */
 static double ratio_of(const struct rec *r) {
-  return rec_median(r, 1) / rec_median(r, 0);
+  double q, d;
+  rec_paired(r, &q, &d);
+  return q;
+}
+
+/* added_of - with minus without for r (rec_paired; NAN if r is NULL). */
+static double added_of(const struct rec *r) {
+  double q, d;
+  rec_paired(r, &q, &d);
+  return d;
 }
 
 /* report_paths - the per-call table (a PASS/MISS per row against the
@@ -1446,14 +1516,15 @@ static void report_paths(FILE *t, const long *lives, int nlives) {
         struct rec *r = rec_find(paths[p].test, run_shapes[k], lives[i]);
         if (!r)
           continue;
-        double a = rec_median(r, 0), b = rec_median(r, 1);
+        double a = rec_median(r, 0), b = rec_median(r, 1), q, d;
+        rec_paired(r, &q, &d);
         char lim[16] = "info", verdict[8] = "";
         if (paths[p].limit > 0) {
           snprintf(lim, sizeof lim, "%.2f", paths[p].limit);
-          snprintf(verdict, sizeof verdict, "%s", isnan(b / a) ? "n/a" : b / a <= paths[p].limit ? "PASS" : "MISS");
+          snprintf(verdict, sizeof verdict, "%s", isnan(q) ? "n/a" : q <= paths[p].limit ? "PASS" : "MISS");
         }
         out_both(t, "%-62s %-6s %6ld %10.1f %10.1f %7.3f %9.1f %6s %s\n", first ? paths[p].what : "",
-                 run_shapes[k], lives[i], a, b, b / a, b - a, lim, verdict);
+                 run_shapes[k], lives[i], a, b, q, d, lim, verdict);
         first = false;
       }
   }
@@ -1511,8 +1582,8 @@ static void add_growth_verdicts(const long *lives, int nlives) {
     for (int k = 0; k < NSHAPES; k++) {
       struct rec *rl = rec_find(paths[p].test, run_shapes[k], lo);
       struct rec *rh = rec_find(paths[p].test, run_shapes[k], hi);
-      double add_lo = rec_median(rl, 1) - rec_median(rl, 0);
-      double add_hi = rec_median(rh, 1) - rec_median(rh, 0);
+      double add_lo = added_of(rl);
+      double add_hi = added_of(rh);
       double floor = fmax(GROWTH_FLOOR_NS, GROWTH_FLOOR_FRAC * rec_median(rh, 0));
       double growth = add_lo > 0 ? add_hi / add_lo : NAN;
       snprintf(name, sizeof name, "%s growth, %s: added ns at %ld / at %ld", paths[p].test,
@@ -1539,16 +1610,18 @@ static const char *verdict_word(const struct verdict *v) {
 
 /* report - the table, the verdicts, results.json and results.dat in dir.
  * mixed_note describes how the mixed shape was run. */
-static void report(const char *dir, const char *lib, const char *source, int reps, const long *lives,
-                   int nlives, const char *mixed_note) {
+static void report(const char *dir, const char *lib, const char *source, int reps, int rounds,
+                   const long *lives, int nlives, const char *mixed_note) {
   char path[4096], machine[256];
   machine_line(machine, sizeof machine);
   snprintf(path, sizeof path, "%s/table.txt", dir);
   FILE *t = fopen(path, "w");
 
   out_both(t, "zapbench: %s\n", machine);
-  out_both(t, "library: %s (source %s); %d repetitions each, without/with alternating (ABBA); medians\n",
-           lib, source, reps);
+  out_both(t, "library: %s (source %s); %d repetitions, without/with alternating (ABBA)\n", lib, source, reps);
+  out_both(t, "without, with: medians; ratio, added: medians over the with/without pairs (each pair\n"
+              "  measured one run right after the other: %d runs a side per path and repetition)\n",
+           rounds);
   out_both(t, "live mappings: anon = one-page anonymous private, alternately read-only and read-write;\n"
               "  mixed = the same count, every other one a one-page MAP_SHARED mapping of one memfd\n"
               "  (own offset), so no two anonymous ones are neighbours. %s\n\n", mixed_note);
@@ -1562,12 +1635,12 @@ static void report(const char *dir, const char *lib, const char *source, int rep
   for (int k = 0; k < 3; k++) {
     struct rec *r = rec_find(bigs[k][0], "none", 0);
     double a = rec_median(r, 0) / 1e6, b = rec_median(r, 1) / 1e6;
-    out_both(t, "%-62s %-6s %6s %10.3f %10.3f %7.3f\n", bigs[k][1], "", "", a, b, b / a);
+    out_both(t, "%-62s %-6s %6s %10.3f %10.3f %7.3f\n", bigs[k][1], "", "", a, b, ratio_of(r));
   }
   struct rec *ex = rec_find("exec_us", "none", 0);
   double ea = rec_median(ex, 0), eb = rec_median(ex, 1);
   out_both(t, "\n%-62s %-6s %6s %10.1f %10.1f %7.3f %9.1f\n", "process start: fork+exec+wait /bin/true (us)",
-           "", "", ea, eb, eb / ea, eb - ea);
+           "", "", ea, eb, ratio_of(ex), added_of(ex));
   struct rec *ee = rec_find("exec_empty_us", "none", 0);
   if (ee) {
     double em = rec_median(ee, 1);
@@ -1597,7 +1670,7 @@ static void report(const char *dir, const char *lib, const char *source, int rep
              k == 2 ? "PROCMAP_QUERY+REMOVE" : "REMOVE");
     add_verdict(name, ratio_of(rec_find(bigs[k][0], "none", 0)), 1.01, "x");
   }
-  add_verdict("process start: added us over no preload", eb - ea, 40, "us");
+  add_verdict("process start: added us over no preload", added_of(ex), 40, "us");
   for (int k = 0; k < 3; k++) {
     snprintf(name, sizeof name, "registry bytes per mapping, %s", mem_shapes[k]);
     add_verdict(name, per_map[k], 64, "B");
@@ -1671,7 +1744,7 @@ static void report(const char *dir, const char *lib, const char *source, int rep
     fputs(", \"with\": ", j);
     json_num(j, b);
     fputs(", \"ratio\": ", j);
-    json_num(j, b / a);
+    json_num(j, ratio_of(r));
     fputs(", \"without_samples\": ", j);
     json_samples(j, r, 0);
     fputs(", \"with_samples\": ", j);
@@ -1729,9 +1802,9 @@ static void report(const char *dir, const char *lib, const char *source, int rep
 /* drive_paths - one repetition of the per-call paths at shape and every
  * count of lives (a "L,L,.." list, growing): a worker without and one with
  * the shim serve side by side; at each count both grow their live mappings,
- * then run each path in turn, who goes first alternating from path to path
- * and from one repetition to the next, so that each with/without pair is
- * measured seconds apart whatever else the machine does meanwhile. */
+ * then run each path in turn, `rounds` runs on each side alternating run
+ * by run (ABBA...), so that each with/without pair (rec_paired) is
+ * measured milliseconds apart whatever else the machine does meanwhile. */
 static void drive_paths(const char *lib, const char *shape, char *lives_list, int rep, char *quick) {
   long lives[MAX_LIVES];
   int nlives = parse_lives(lives_list, lives);
@@ -1745,15 +1818,25 @@ static void drive_paths(const char *lib, const char *shape, char *lives_list, in
       die("worker %s the shim did not start", k ? "with" : "without");
   }
   char cmd[96];
-  int turn = rep;
+  int turn = rep, rounds = sizes_for(quick != NULL).rounds;
   for (int i = 0; i < nlives; i++) {
     snprintf(cmd, sizeof cmd, "grow %ld", lives[i]);
     for (int k = 0; k < 2; k++)
       child_cmd(&w[k], cmd);
-    for (size_t p = 0; p < NPATH_NAMES; p++, turn++) {
+    for (size_t p = 0; p < NPATH_NAMES; p++) {
       snprintf(cmd, sizeof cmd, "run %s", path_names[p]);
-      child_cmd(&w[turn & 1], cmd);
-      child_cmd(&w[!(turn & 1)], cmd);
+      for (int r = 0; r < rounds; r++, turn++) { /* ABBA, run by run: one pair per round */
+        child_cmd(&w[turn & 1], cmd);
+        child_cmd(&w[!(turn & 1)], cmd);
+      }
+    }
+    /* the 1 GiB zaps once, at 0 live mappings (a run takes ~0.1-0.6 s) */
+    for (size_t p = 0; lives[i] == 0 && p < NBIG_PATHS; p++) {
+      snprintf(cmd, sizeof cmd, "run %s", big_path_names[p]);
+      for (int r = 0; r < (rounds + 3) / 4; r++, turn++) {
+        child_cmd(&w[turn & 1], cmd);
+        child_cmd(&w[!(turn & 1)], cmd);
+      }
     }
   }
   for (int k = 0; k < 2; k++)
@@ -1804,8 +1887,6 @@ static int run_drive(const char *lib, const char *empty, const char *source, int
       int shim = (rep & 1) ? !k : k; /* ABBA: without first on even reps */
       const char *l = shim ? lib : NULL;
       char *sflag = shim ? "--shim" : "--noshim";
-      char *b[] = {"zapbench", "big", sflag, q, NULL};
-      run_child(l, b);
       for (int m = 0; m < 3; m++) {
         char *mm[] = {"zapbench", "mem", sflag, "--shape", (char *)shape_names[m], q, NULL};
         run_child(l, mm);
@@ -1822,7 +1903,7 @@ static int run_drive(const char *lib, const char *empty, const char *source, int
   for (int i = 0; i < 8 && child_time[i].name[0]; i++)
     fprintf(stderr, "%s %s %.1f s", i ? "," : "", child_time[i].name, child_time[i].sec);
   fputc('\n', stderr);
-  report(dir, lib, source, reps, lives, nlives, mixed_note);
+  report(dir, lib, source, reps, sizes_for(quick).rounds, lives, nlives, mixed_note);
   return 0;
 }
 
