@@ -111,8 +111,10 @@ static long ptr_result(void *p) {
  * on a restricted thread, it goes straight to the kernel; from the
  * program, to the same hook as the libc function, with the kernel's argument types (int arguments
  * truncated as the kernel reads them).  Returns as syscall() does.
+ * Marked used: only the assembly of wrappers/interpose.c calls it, which
+ * a link-time-optimised build cannot see (tools/check-lto.sh).
  */
-long zs_syscall_routed(long nr, long a, long b, long c, long d, long e, long f) {
+__attribute__((used)) long zs_syscall_routed(long nr, long a, long b, long c, long d, long e, long f) {
   const char *ra = __builtin_return_address(0);
   if (ra >= __ehdr_start && ra < __etext)
     return zs_rawcall_libc(zs_rawcall(nr, a, b, c, d, e, f));
