@@ -4,7 +4,7 @@
  * One binary, several modes:
  *
  *   zapbench drive --lib PATH [--empty PATH] [--reps N] [--quick] [--lives L,..] [--out DIR]
- *                  [--source TEXT]
+ *                  [--source TEXT] [--paths NAME,..]
  *       The driver.  Runs the modes below as child processes, alternately
  *       without and with LD_PRELOAD=PATH (order ABBA over the repetitions;
  *       the per-call paths: two serving workers, ABBA run by run, several
@@ -13,6 +13,9 @@
  *       pairs, with PASS/MISS per target (issue 11's goal), and writes
  *       DIR/results.json, DIR/results.dat (for plot.gp) and DIR/table.txt.
  *       TEXT (what was built, e.g. git describe --dirty) goes in both.
+ *       --paths: only the named per-call paths and 1 GiB zaps (their names
+ *       as in results.json), no memory or process start measure: for
+ *       comparing two builds of one path quickly.
  *   zapbench worker [--serve] [--shim] [--quick] [--shape anon|mixed] [--lives L,..]
  *       Per-call paths at each number of extra live mappings of the given
  *       shape; one JSON line per (path, live count): the median ns per call
@@ -1799,6 +1802,22 @@ static void report(const char *dir, const char *lib, const char *source, int rep
   fclose(d);
 }
 
+/* The driver's --paths: a comma-separated list of the per-call paths and
+ * 1 GiB zaps to run (NULL: all of them, and the memory and process start
+ * measures too). */
+static const char *only_paths;
+
+/* path_wanted - true if the driver is to run path name (--paths). */
+static bool path_wanted(const char *name) {
+  if (!only_paths)
+    return true;
+  size_t n = strlen(name);
+  for (const char *p = only_paths; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+    if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == 0))
+      return true;
+  return false;
+}
+
 /* drive_paths - one repetition of the per-call paths at shape and every
  * count of lives (a "L,L,.." list, growing): a worker without and one with
  * the shim serve side by side; at each count both grow their live mappings,
@@ -1824,6 +1843,8 @@ static void drive_paths(const char *lib, const char *shape, char *lives_list, in
     for (int k = 0; k < 2; k++)
       child_cmd(&w[k], cmd);
     for (size_t p = 0; p < NPATH_NAMES; p++) {
+      if (!path_wanted(path_names[p]))
+        continue;
       snprintf(cmd, sizeof cmd, "run %s", path_names[p]);
       for (int r = 0; r < rounds; r++, turn++) { /* ABBA, run by run: one pair per round */
         child_cmd(&w[turn & 1], cmd);
@@ -1832,6 +1853,8 @@ static void drive_paths(const char *lib, const char *shape, char *lives_list, in
     }
     /* the 1 GiB zaps once, at 0 live mappings (a run takes ~0.1-0.6 s) */
     for (size_t p = 0; lives[i] == 0 && p < NBIG_PATHS; p++) {
+      if (!path_wanted(big_path_names[p]))
+        continue;
       snprintf(cmd, sizeof cmd, "run %s", big_path_names[p]);
       for (int r = 0; r < (rounds + 3) / 4; r++, turn++) {
         child_cmd(&w[turn & 1], cmd);
@@ -1883,6 +1906,8 @@ static int run_drive(const char *lib, const char *empty, const char *source, int
     drive_paths(lib, "anon", lv, rep, q);
     if (ml)
       drive_paths(lib, "mixed", mixed_lives, rep, q);
+    if (only_paths)
+      continue; /* --paths: those alone */
     for (int k = 0; k < 2; k++) {
       int shim = (rep & 1) ? !k : k; /* ABBA: without first on even reps */
       const char *l = shim ? lib : NULL;
@@ -1911,7 +1936,7 @@ static int run_drive(const char *lib, const char *empty, const char *source, int
 static int usage(void) {
   fprintf(stderr,
           "usage: zapbench drive --lib PATH [--empty PATH] [--reps N] [--quick] [--lives 0,1000,20000,60000]\n"
-          "                      [--out DIR] [--source TEXT]\n"
+          "                      [--out DIR] [--source TEXT] [--paths NAME,..]\n"
           "       zapbench worker [--serve] [--shim|--noshim] [--quick] [--shape anon|mixed] [--lives L,..]\n"
           "       zapbench big [--shim|--noshim] [--quick]\n"
           "       zapbench mem [--shim|--noshim] [--quick] [--shape anon|mixed|shared]\n"
@@ -1954,6 +1979,8 @@ int main(int argc, char **argv) {
       lives = argv[++i];
     else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
       reps = atoi(argv[++i]);
+    else if (strcmp(argv[i], "--paths") == 0 && i + 1 < argc)
+      only_paths = argv[++i];
     else
       return usage();
   }
