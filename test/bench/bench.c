@@ -440,6 +440,19 @@ static void unguard_hole(char *hole, size_t len) {
   munmap(hole - pg, len + 2 * pg);
 }
 
+/* anon_guarded - len bytes of anonymous private read-write memory in a
+ * guarded hole (guarded_hole): never merged with a neighbour, whatever
+ * lies next to it in either worker (at 0 live mappings the with-worker's
+ * 64-page zap mapping merged into a 291-page VMA, the bare one's into one
+ * of 67).  Dies on failure; free it with unguard_hole(p, len). */
+static char *anon_guarded(size_t len) {
+  char *hole = guarded_hole(len);
+  char *p = mmap(hole, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p != hole)
+    die("mmap at the hole's hint %p: %p", (void *)hole, (void *)p);
+  return p;
+}
+
 /* bench_churn - mmap+munmap of len bytes in a guarded hole; emits name. */
 static void bench_churn(const struct ctx *c, const char *name, size_t len) {
   struct loop l = {.base = guarded_hole(len), .unit = len};
@@ -454,10 +467,10 @@ static void bench_churn(const struct ctx *c, const char *name, size_t len) {
 static void bench_anon_zap(const struct ctx *c, const char *name, bool touch) {
   const unsigned n = 64;
   size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-  struct loop l = {.base = map_or_die(n * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1),
+  struct loop l = {.base = anon_guarded(n * pg),
                    .unit = pg, .npages = n, .advice = MADV_DONTNEED, .touch = touch};
   emit(c, name, time_batches(loop_zap, &l, c->s->calls_small, c->s->batches));
-  munmap(l.base, n * pg);
+  unguard_hole(l.base, n * pg);
 }
 
 /* check_shmem_freed - true if one touch + advice on the first page of a
@@ -545,7 +558,7 @@ static void *thread_main(void *argp) {
     l = (struct loop){.base = guarded_hole(pg), .unit = pg};
     fn = loop_churn_zap;
   } else {
-    l = (struct loop){.base = map_or_die(n * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1),
+    l = (struct loop){.base = anon_guarded(n * pg),
                       .unit = pg, .npages = n, .advice = MADV_DONTNEED, .touch = true};
     fn = loop_zap;
   }
@@ -564,7 +577,7 @@ static void *thread_main(void *argp) {
     a->missed = l.next;
     unguard_hole(l.base, pg);
   } else {
-    munmap(l.base, n * pg);
+    unguard_hole(l.base, n * pg);
   }
   return NULL;
 }
@@ -626,12 +639,12 @@ static void bench_beside_churner(const struct ctx *c, const char *name) {
   if (pthread_create(&t, NULL, churner_main, &ch) != 0)
     die("pthread_create");
   pin_to(0);
-  struct loop l = {.base = map_or_die(n * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1),
+  struct loop l = {.base = anon_guarded(n * pg),
                    .unit = pg, .npages = n, .advice = MADV_DONTNEED, .touch = true};
   emit(c, name, time_batches(loop_zap, &l, c->s->calls_small, c->s->batches));
   atomic_store(&ch.stop, 1);
   pthread_join(t, NULL);
-  munmap(l.base, n * pg);
+  unguard_hole(l.base, n * pg);
   unguard_hole(ch.l.base, pg);
 }
 
