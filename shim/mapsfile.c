@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "lines.h"
+#include "rawcall.h"
 
 /* ---- PROCMAP_QUERY ABI (include/uapi/linux/fs.h, 6.11); 6.1 headers lack it. */
 
@@ -170,9 +171,8 @@ static int zs_pmq(int fd, uintptr_t addr, char *name, uint32_t size,
   q->query_addr = addr;
   q->vma_name_addr = (uintptr_t)name;
   q->vma_name_size = size;
-  if (syscall(SYS_ioctl, fd, (unsigned long)ZS_PROCMAP_QUERY, q) == 0)
-    return 0;
-  return errno;
+  long r = zs_rawcall(SYS_ioctl, fd, (long)ZS_PROCMAP_QUERY, (long)q, 0, 0, 0);
+  return r < 0 ? (int)-r : 0;
 }
 
 /*
