@@ -440,16 +440,20 @@ static void unguard_hole(char *hole, size_t len) {
   munmap(hole - pg, len + 2 * pg);
 }
 
-/* anon_guarded - len bytes of anonymous private read-write memory in a
- * guarded hole (guarded_hole): never merged with a neighbour, whatever
+/* anon_guarded - len bytes of anonymous private read-write memory
+ * between two PROT_NONE pages: never merged with a neighbour, whatever
  * lies next to it in either worker (at 0 live mappings the with-worker's
  * 64-page zap mapping merged into a 291-page VMA, the bare one's into one
- * of 67).  Dies on failure; free it with unguard_hole(p, len). */
+ * of 67).  Mapped with MAP_FIXED over the middle of its own PROT_NONE
+ * reservation, not at a hint into a hole: another thread of the path may
+ * map meanwhile, and the kernel may put that into the hole.  Dies on
+ * failure; free it with unguard_hole(p, len). */
 static char *anon_guarded(size_t len) {
-  char *hole = guarded_hole(len);
-  char *p = mmap(hole, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p != hole)
-    die("mmap at the hole's hint %p: %p", (void *)hole, (void *)p);
+  size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+  char *g = map_or_die(len + 2 * pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1);
+  char *p = mmap(g + pg, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  if (p != g + pg)
+    die("mmap over the middle of the reservation at %p", (void *)(g + pg));
   return p;
 }
 
