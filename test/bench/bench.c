@@ -1829,10 +1829,26 @@ static bool path_wanted(const char *name) {
   if (!only_paths)
     return true;
   size_t n = strlen(name);
-  for (const char *p = only_paths; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+  for (const char *p = only_paths;; p++) {
     if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == 0))
       return true;
-  return false;
+    if (!(p = strchr(p, ',')))
+      return false;
+  }
+}
+
+/* run_pairs - path name (if wanted) run `rounds` times in each worker of
+ * w, alternating run by run (ABBA...: *turn says who goes first, and
+ * advances once per round), so each round is one with/without pair. */
+static void run_pairs(struct child w[2], const char *name, int rounds, int *turn) {
+  if (!path_wanted(name))
+    return;
+  char cmd[96];
+  snprintf(cmd, sizeof cmd, "run %s", name);
+  for (int r = 0; r < rounds; r++, (*turn)++) {
+    child_cmd(&w[*turn & 1], cmd);
+    child_cmd(&w[!(*turn & 1)], cmd);
+  }
 }
 
 /* drive_paths - one repetition of the per-call paths at shape and every
@@ -1859,28 +1875,14 @@ static void drive_paths(const char *lib, const char *shape, char *lives_list, in
     snprintf(cmd, sizeof cmd, "grow %ld", lives[i]);
     for (int k = 0; k < 2; k++)
       child_cmd(&w[k], cmd);
-    for (size_t p = 0; p < NPATH_NAMES; p++) {
-      if (!path_wanted(path_names[p]))
-        continue;
-      snprintf(cmd, sizeof cmd, "run %s", path_names[p]);
-      for (int r = 0; r < rounds; r++, turn++) { /* ABBA, run by run: one pair per round */
-        child_cmd(&w[turn & 1], cmd);
-        child_cmd(&w[!(turn & 1)], cmd);
-      }
-    }
+    for (size_t p = 0; p < NPATH_NAMES; p++)
+      run_pairs(w, path_names[p], rounds, &turn);
     /* the 1 GiB zaps once, at 0 live mappings: a hugetlbfs run takes
      * ~60 ms (the touch of 512 huge pages), as many rounds as a path; a
      * shmem run ~0.6 s (262,144 faults), a quarter of them */
-    for (size_t p = 0; lives[i] == 0 && p < NBIG_PATHS; p++) {
-      if (!path_wanted(big_path_names[p]))
-        continue;
-      snprintf(cmd, sizeof cmd, "run %s", big_path_names[p]);
-      int big_rounds = strcmp(big_path_names[p], "zap1g_shmem") == 0 ? (rounds + 3) / 4 : rounds;
-      for (int r = 0; r < big_rounds; r++, turn++) {
-        child_cmd(&w[turn & 1], cmd);
-        child_cmd(&w[!(turn & 1)], cmd);
-      }
-    }
+    for (size_t p = 0; lives[i] == 0 && p < NBIG_PATHS; p++)
+      run_pairs(w, big_path_names[p],
+                strcmp(big_path_names[p], "zap1g_shmem") == 0 ? (rounds + 3) / 4 : rounds, &turn);
   }
   for (int k = 0; k < 2; k++)
     child_end(&w[k]);
